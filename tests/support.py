@@ -1,0 +1,34 @@
+"""Helpers shared by tests: a real Daemon on the tiny offline model, in a temp folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bridge import config as config_mod
+from bridge.daemon import Daemon
+
+
+def make_config(tmp_path: Path, overrides: dict[str, dict[str, Any]] | None = None
+                ) -> config_mod.Config:
+    """Defaults with the output and journal inside tmp_path, plus {section: {key: value}}."""
+    flat: dict[tuple[str, str], Any] = {
+        ("output", "project_dir"): str(tmp_path / "project"),
+        ("queue", "journal"): str(tmp_path / "journal.jsonl"),
+        ("osc", "port"): 0,
+        ("osc", "feedback"): [],
+        ("midi", "enabled"): False,
+        ("inbox", "enabled"): False,
+        ("fit", "tempo_lock"): False,
+        ("log", "level"): "DEBUG",
+    }
+    for section, values in (overrides or {}).items():
+        for key, value in values.items():
+            flat[(section, key)] = value
+    return config_mod.defaults().with_overrides(flat)
+
+
+def make_daemon(tmp_path: Path, engine: Any,
+                overrides: dict[str, dict[str, Any]] | None = None) -> Daemon:
+    """A Daemon (not started) writing clips into tmp_path/project/MusicGen."""
+    return Daemon(make_config(tmp_path, overrides), engine)

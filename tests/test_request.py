@@ -1,0 +1,37 @@
+import pytest
+
+from bridge.musical_time import Meter
+from bridge.request import REQUEST_FIELDS, GenerationRequest
+
+
+def test_from_dict_validates_and_normalizes():
+    r = GenerationRequest.from_dict({"prompt": "x", "bpm": 97, "bars": 2, "meter": "7/8",
+                                     "key": "c#m", "top_k": 100, "seed": -1})
+    assert r.meter == Meter(7, 8) and r.key == "C# minor" and r.seed is None and r.top_k == 100
+
+
+def test_every_problem_is_named_at_once():
+    with pytest.raises(ValueError) as err:
+        GenerationRequest.from_dict({"prompt": 3, "bpm": 0, "meter": "4/0", "cfg": 99, "colour": 1})
+    text = str(err.value)
+    for part in ("colour: unknown field", "prompt: must be a string", "bpm: bpm must be in",
+                 "meter:", "bars: missing", "cfg: cfg must be in 1..15"):
+        assert part in text
+
+
+def test_round_trip_through_json_dict():
+    r = GenerationRequest(prompt="x", bpm=120, bars=4, meter=Meter(6, 8), position_s=3.5,
+                          seed=7, client_id="max-1")
+    assert GenerationRequest.from_dict(r.to_dict()) == r
+
+
+def test_with_changes_uses_the_same_checks():
+    r = GenerationRequest(prompt="x", bpm=120, bars=4)
+    assert r.with_changes(bpm=90).bpm == 90
+    with pytest.raises(ValueError, match="bars"):
+        r.with_changes(bars=0)
+
+
+def test_schema_table_documents_every_field():
+    assert all(f.doc for f in REQUEST_FIELDS)
+    assert {f.name for f in REQUEST_FIELDS if f.required} == {"prompt", "bpm", "bars"}
