@@ -20,6 +20,9 @@ import pyloudnorm
 import soxr
 
 from bridge.config import SETTINGS
+from bridge.musical_time import Meter
+from bridge.post.loop import DEFAULT_CROSSFADE_S, make_loop
+from bridge.post.tempo_fit import TempoFit, fit_tempo
 
 log = logging.getLogger(__name__)
 
@@ -319,16 +322,45 @@ def _cap_true_peak(audio: np.ndarray, rate: int, ceiling_db: float) -> np.ndarra
     return audio * np.float32(db_to_gain(limit_db - peak_db))
 
 
+@dataclass(frozen=True)
+class Grid:
+    """The project grid a clip must sit on (tempo lock)."""
+
+    bpm: float
+    meter: Meter
+    bars: int
+
+
 def finish(audio: np.ndarray, rate_in: int, n_samples: int,
            settings: OutputSettings) -> np.ndarray:
     """Raw model audio at ``rate_in`` -> the clip to write: ``settings.channels`` x exactly
     ``n_samples`` samples at ``settings.sample_rate`` (``clip_samples(..., rate=that)``)."""
+    return finish_to_grid(audio, rate_in, n_samples, settings)[0]
+
+
+def finish_to_grid(audio: np.ndarray, rate_in: int, n_samples: int, settings: OutputSettings,
+                   *, grid: Grid | None = None, loop: bool = False
+                   ) -> tuple[np.ndarray, TempoFit | None]:
+    """``finish`` with the musical-fit stages: tempo lock onto ``grid`` and loop mode.
+
+    Returns the clip and the tempo fit's result (None when no grid was given) for the
+    sidecar. The material should run past ``n_samples`` (see tempo_fit.extra_seconds and
+    loop.DEFAULT_CROSSFADE_S); a shortfall is padded with silence.
+    """
     rate = settings.sample_rate
     # Resample before widening: the model's output is mono, so this converts one channel.
     x = resample(audio, rate_in, rate)
     x = to_channels(x, settings.channels)
+    fit = None
+    if grid is not None:
+        x, fit = fit_tempo(x, rate, bpm=grid.bpm, meter=grid.meter, bars=grid.bars)
+    if loop:
+        tail = int(round(DEFAULT_CROSSFADE_S * rate))
+        x = make_loop(fit_length(x, max(x.shape[-1], n_samples + tail)), rate, n_samples)
     x = fit_length(x, n_samples)
-    x = fade(x, rate, settings.fade_ms)
+    if not loop:
+        # In loop mode the wrap is already seamless; fades would put a dip exactly there.
+        x = fade(x, rate, settings.fade_ms)
     x = normalize_loudness(x, rate, settings.lufs, settings.true_peak_db)
     assert x.shape == (settings.channels, n_samples), x.shape
-    return x
+    return x, fit
