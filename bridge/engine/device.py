@@ -1,0 +1,69 @@
+"""Where the model runs: ``auto`` prefers CUDA, then Apple's MPS, then the CPU.
+
+An explicitly requested device that is not there is an error, never a silent fall back to
+the CPU: a user who asked for the GPU would otherwise wait minutes per clip without knowing why.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import torch
+
+from bridge.engine.base import EngineError
+
+log = logging.getLogger(__name__)
+
+AUTO = "auto"
+DEVICE_HELP = 'auto, cpu, cuda, cuda:N (a GPU index) or mps'
+_DEVICE_RE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+
+def check_device_name(name: object) -> str:
+    """Validate the spelling of a device setting (not whether this machine has it)."""
+    text = str(name).strip().lower() if isinstance(name, str) else ""
+    if not _DEVICE_RE.fullmatch(text):
+        raise ValueError(f"device must be {DEVICE_HELP}, got {name!r}")
+    return text
+
+
+def pick_device(requested: str = AUTO) -> torch.device:
+    """The torch device for ``requested``; EngineError naming the fix when it is unavailable."""
+    name = check_device_name(requested)
+    if name == AUTO:
+        if torch.cuda.is_available():
+            device = torch.device("cuda")
+        elif _mps_available():
+            device = torch.device("mps")
+        else:
+            device = torch.device("cpu")
+        log.info("device auto: using %s", device)
+        return device
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            build = ("this torch build has no CUDA support (install a CUDA build of torch)"
+                     if torch.version.cuda is None else "no NVIDIA GPU or driver was found")
+            raise EngineError(f"device {name!r} is not available: {build}; "
+                              "use --device auto or --device cpu")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise EngineError(f"device {name!r} is not available: this machine has {count} "
+                              f"CUDA device(s), cuda:0..cuda:{count - 1}")
+    elif device.type == "mps" and not _mps_available():
+        raise EngineError(f"device {name!r} is not available: MPS needs Apple silicon, "
+                          "macOS 12.3+ and a torch build with MPS; use --device auto or "
+                          "--device cpu")
+    return device
+
+
+def pick_dtype(device: torch.device) -> torch.dtype:
+    """float16 on CUDA halves memory and time; elsewhere float32 (CPUs and MPS gain little
+    from half precision for this model and some kernels are missing or slower there)."""
+    return torch.float16 if device.type == "cuda" else torch.float32
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
