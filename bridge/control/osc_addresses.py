@@ -74,9 +74,11 @@ ADDRESSES: tuple[OscAddress, ...] = (
     _setting("bars", "i", "clip length in bars"),
     _setting("seed", "i", "seed for the next job; -1 random"),
     _setting("variations", "i", "clips per job (1..8), generated in one batched call"),
-    _setting("position", "f", "where the clip belongs in the project, seconds (to the sidecar)"),
+    _setting("position", "f",
+             "where the clip belongs in the project, seconds (to the sidecar); -1: none"),
     _setting("quality", "s", 'quality words or a preset ("hi-fi", "lo-fi", "none")'),
-    _setting("tempo_lock", "i", "1: fit clips to the tempo grid; 0: leave timing alone"),
+    _setting("tempo_lock", "i", "1: fit clips to the tempo grid; 0: leave timing alone; "
+             "-1: the config's [fit] setting"),
     _setting("loop", "i", "1: make clips loop seamlessly"),
     *_param_addresses(),
     OscAddress(f"{PREFIX}/generate", (_a("prompt", "s", optional=True),),
@@ -130,3 +132,31 @@ SETTING_FIELDS: dict[str, str] = {
     f"{PREFIX}/tempo_lock": "tempo_lock", f"{PREFIX}/loop": "loop",
     **{f"{PREFIX}/{name}": name for name in KNOB_PARAMS},
 }
+
+# Session state field -> the OSC address its changes are echoed on.
+FIELD_ADDRESSES: dict[str, str] = {field: address for address, field in SETTING_FIELDS.items()}
+
+# ---- Other control surfaces that talk to the same port -------------------------------------
+
+REAPER = "reaper"
+REAPER_TEMPO = "/tempo/raw"
+
+# Addresses a REAPER OSC control surface (reaper_scripts/MusicGen.ReaperOSC) sends that the
+# daemon acts on. They are not under /musicgen because REAPER's pattern file decides them.
+REAPER_ADDRESSES: tuple[OscAddress, ...] = (
+    OscAddress(REAPER_TEMPO, (_a("bpm", "f"),),
+               "REAPER's project tempo (pattern TEMPO f/tempo/raw): the daemon follows it",
+               f"{PREFIX}/tempo f to the feedback targets (nothing back to REAPER)"),
+)
+
+# First address segments of what a REAPER control surface sends (the actions of its
+# Default.ReaperOSC: transport, time, tempo, tracks, FX, actions, device banks). A surface
+# pointed at the daemon sends these on every transport change and refresh; they are ignored
+# quietly (DEBUG log) instead of each being answered with an error REAPER would not read.
+REAPER_IGNORED_ROOTS: frozenset[str] = frozenset({
+    "action", "anysolo", "autorecarm", "beat", "bymarker", "click", "device", "editloop",
+    "forward", "frames", "fx", "fxeq", "fxinst", "fxinstparam", "fxparam", "lastmarker",
+    "lastregion", "marker", "master", "midiaction", "midilistaction", "pause", "play",
+    "playrate", "reaper", "record", "region", "repeat", "replace", "rewind", "samples",
+    "scroll", "scrub", "soloreset", "stop", "tempo", "time", "track", "vkb_midi", "zoom",
+})
