@@ -1,0 +1,130 @@
+"""The daemon: owns the session state, the event bus, the job queue and the input services.
+
+Inputs (OSC, MIDI, inbox) are services with ``start()``/``stop()`` made by their module's
+``create(daemon)``; they change ``daemon.state`` and call ``daemon.submit``. Outputs subscribe
+to ``daemon.bus`` (StateChanged and JobEvent).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Protocol
+
+from bridge.config import Config
+from bridge.engine.base import CONTINUATION, MELODY, NEGATIVE_PROMPT, Engine
+from bridge.feedback.bus import EventBus
+from bridge.jobs.pipeline import Pipeline, check_duration
+from bridge.jobs.queue import JobQueue
+from bridge.musical_time import Meter
+from bridge.request import GenerationRequest
+from bridge.session.state import SessionState
+
+log = logging.getLogger(__name__)
+
+
+class Service(Protocol):
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+def default_request(config: Config) -> GenerationRequest:
+    """The request a fresh session starts from: the config's [generation] and [prompt]."""
+    g = config.generation
+    return GenerationRequest(
+        prompt=g.prompt, bpm=g.bpm, bars=g.bars, meter=Meter.parse(g.meter), key=g.key,
+        top_k=g.top_k, top_p=g.top_p, temperature=g.temperature, cfg=g.cfg,
+        variations=g.variations, seed=None if g.seed == -1 else g.seed,
+        negative_prompt=g.negative_prompt, quality=config.prompt.quality,
+    )
+
+
+def check_supported(request: GenerationRequest, engine: Engine) -> None:
+    """Refuse, before queueing, what the loaded model cannot honour."""
+    needs = []
+    if request.audio_prompt:
+        needs.append((CONTINUATION, "audio_prompt (continuation)"))
+    if request.melody_audio:
+        needs.append((MELODY, "melody_audio (needs a melody checkpoint such as "
+                              "facebook/musicgen-melody)"))
+    if request.negative_prompt and request.cfg <= 1.0:
+        log.warning("negative prompt %r has no effect with guidance (cfg) 1: raise cfg",
+                    request.negative_prompt)
+    if request.negative_prompt and request.cfg > 1.0:
+        needs.append((NEGATIVE_PROMPT, "negative_prompt"))
+    for capability, what in needs:
+        if capability not in engine.capabilities:
+            raise ValueError(f"the loaded model/engine ({engine.model_id}, {engine.name}) "
+                             f"cannot honour {what}")
+    check_duration(request, engine)
+    if not request.prompt.strip() and not request.audio_prompt:
+        raise ValueError("prompt is empty: say what to generate (e.g. /musicgen/prompt "
+                         "\"dusty funk drums\")")
+
+
+def _warm_up_tempo_fit() -> None:
+    from bridge.post import tempo_fit
+
+    try:
+        tempo_fit.warm_up()
+    except Exception:
+        log.exception("tempo-fit warm-up failed; the first clip will be slower")
+
+
+class Daemon:
+    def __init__(self, config: Config, engine: Engine, *, out_dir: Path | None = None,
+                 journal: bool = True) -> None:
+        self.config = config
+        self.engine = engine
+        self.out_dir = Path(out_dir) if out_dir is not None else config.output_dir
+        self.bus = EventBus()
+        self.state = SessionState(default_request(config), publish=self.bus.publish)
+        self.pipeline = Pipeline(config, engine, self.out_dir)
+        self.queue = JobQueue(self.pipeline.run, self.bus.publish,
+                              max_pending=config.queue.max_pending,
+                              journal_path=config.journal_path if journal else None)
+        self.services: list[Service] = []
+        self._stopped = threading.Event()
+
+    def default_request(self) -> GenerationRequest:
+        return default_request(self.config)
+
+    def submit(self, request: GenerationRequest | None = None) -> int:
+        """Queue ``request`` (default: a snapshot of the session state); returns the job id.
+
+        Raises ValueError (including QueueFull) with a message meant for the person asking.
+        """
+        request = request if request is not None else self.state.snapshot()
+        check_supported(request, self.engine)
+        return self.queue.submit(request)
+
+    def add_service(self, service: Service | None) -> None:
+        if service is not None:
+            self.services.append(service)
+
+    def start(self) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        if self.config.fit.tempo_lock:
+            # librosa compiles on first use (seconds); pay that now, not on the first clip.
+            threading.Thread(target=_warm_up_tempo_fit, name="fit-warm-up", daemon=True).start()
+        self.queue.start()
+        for service in self.services:
+            service.start()
+        log.info("musicgen-bridge serving: model %s on %s engine, clips into %s",
+                 self.engine.model_id, self.engine.name, self.out_dir)
+
+    def stop(self) -> None:
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        for service in reversed(self.services):
+            try:
+                service.stop()
+            except Exception:
+                log.exception("stopping %r failed", service)
+        self.queue.stop()
+        log.info("musicgen-bridge stopped")
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._stopped.wait(timeout)

@@ -1,0 +1,122 @@
+"""The command line end to end, in subprocesses, on the tiny offline model."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from bridge import __version__
+from bridge.cli import main
+from bridge.musical_time import Meter, clip_samples
+
+
+def run(*args: str, timeout: float = 120, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bridge", *args], capture_output=True,
+                          text=True, timeout=timeout,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})})
+
+
+@pytest.fixture
+def no_user_config(tmp_path, monkeypatch):
+    monkeypatch.setenv("MUSICGEN_BRIDGE_CONFIG", str(tmp_path / "absent.toml"))
+
+
+def test_version_and_help():
+    assert run("--version").stdout.strip() == f"musicgen-bridge {__version__}"
+    for command in ("generate", "serve", "config", "tiny-model"):
+        result = run(command, "--help")
+        assert result.returncode == 0 and "usage: musicgen-bridge" in result.stdout
+
+
+@pytest.mark.parametrize("bpm, meter, bars, rate, fmt", [
+    (120, "4/4", 2, 48000, "wav"), (97, "7/8", 3, 44100, "flac"),
+])
+def test_generate_writes_bar_exact_clips_and_prints_paths(tiny_model_dir, tmp_path, no_user_config,
+                                                          bpm, meter, bars, rate, fmt):
+    out = tmp_path / "clips"
+    result = run("generate", "--model", str(tiny_model_dir), "--prompt", "dusty funk drums",
+                 "--bpm", str(bpm), "--meter", meter, "--bars", str(bars), "--seed", "7",
+                 "--variations", "2", "--format", fmt, "--rate", str(rate), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    paths = [Path(line) for line in result.stdout.split()]
+    assert len(paths) == 2 and all(p.parent == out and p.suffix == f".{fmt}" for p in paths)
+    for path in paths:
+        info = sf.info(path)
+        assert info.samplerate == rate
+        assert info.frames == clip_samples(bars, bpm, Meter.parse(meter), rate)
+        sidecar = json.loads(path.with_suffix(".json").read_text())
+        assert sidecar["seed"] == 7 and sidecar["meter"] == meter and sidecar["bars"] == bars
+        assert f"{bpm} BPM, {meter} time signature" in sidecar["full_prompt"]
+    assert len((out / "manifest.jsonl").read_text().splitlines()) == 2
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--bpm", "0"], "bpm must be in"),
+    (["--bpm", "500"], "bpm must be in"),
+    (["--meter", "5/3"], "power of two"),
+    (["--meter", "4/0"], "power of two"),
+    (["--bars", "0"], "bars must be a whole number"),
+    (["--bars", "40"], "can generate at once"),
+    (["--top-k", "0"], "top_k must be in 1..2048"),
+])
+def test_bad_input_gets_one_clear_message_and_writes_nothing(tiny_model_dir, tmp_path,
+                                                             no_user_config, capsys, args,
+                                                             message):
+    # In-process (the same main() the console script runs): a subprocess per case costs a
+    # torch import each; test_bad_input_exit_status_in_a_subprocess covers the real process.
+    out = tmp_path / "clips"
+    status = main(["generate", "--model", str(tiny_model_dir), "--prompt", "x", "--bpm", "120",
+                   "--bars", "2", "--out", str(out), *args])
+    assert status != 0
+    stderr = capsys.readouterr().err
+    errors = [line for line in stderr.splitlines() if line.startswith("musicgen-bridge")]
+    assert len(errors) == 1 and message in errors[0], stderr
+    assert not out.exists() or not [p for p in out.iterdir() if p.suffix in (".wav", ".flac")]
+
+
+def test_bad_input_exit_status_in_a_subprocess(tmp_path, no_user_config):
+    result = run("generate", "--prompt", "x", "--bpm", "0", "--bars", "2",
+                 "--out", str(tmp_path / "clips"))
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "musicgen-bridge: error: bpm: bpm must be in 20..400, got 0.0")
+
+
+def test_missing_model_path_is_named(tmp_path, no_user_config):
+    result = run("generate", "--model", str(tmp_path / "nope"), "--prompt", "x", "--bpm", "120",
+                 "--bars", "1", "--out", str(tmp_path / "clips"))
+    assert result.returncode != 0
+    assert str(tmp_path / "nope") in result.stderr
+
+
+def test_not_a_musicgen_checkpoint_is_refused(tmp_path, no_user_config):
+    folder = tmp_path / "notamodel"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"model_type": "bert"}')
+    result = run("generate", "--model", str(folder), "--prompt", "x", "--bpm", "120",
+                 "--bars", "1", "--out", str(tmp_path / "clips"))
+    assert result.returncode != 0 and "musicgen-bridge: error:" in result.stderr
+
+
+def test_config_init_and_path(tmp_path):
+    path = tmp_path / "cfg" / "config.toml"
+    assert run("config", "init", "--config", str(path)).returncode == 0
+    assert "[generation]" in path.read_text()
+    again = run("config", "init", "--config", str(path))
+    assert again.returncode != 0 and "--force" in again.stderr
+    assert run("config", "path", "--config", str(path)).stdout.strip() == str(path)
+
+
+def test_invalid_config_is_refused_with_key_and_value(tmp_path, tiny_model_dir):
+    path = tmp_path / "config.toml"
+    path.write_text("[generation]\ncfg = 40\n")
+    result = run("generate", "--config", str(path), "--model", str(tiny_model_dir),
+                 "--prompt", "x", "--bpm", "120", "--bars", "1")
+    assert result.returncode != 0
+    assert "[generation] cfg = 40 is invalid" in result.stderr
