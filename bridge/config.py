@@ -18,6 +18,8 @@ from typing import Any
 import platformdirs
 import tomlkit
 
+from bridge.control.midi.mapping import check_mappings
+from bridge.control.midi.triggers import check_notes, check_presets
 from bridge.musical_time import Meter, check_bars, check_bpm, normalize_key
 from bridge.params import PARAMS, check_seed
 from bridge.prompt import DEFAULT_QUALITY, DEFAULT_TEMPLATE, check_template
@@ -169,21 +171,37 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("osc", "host", "127.0.0.1", _str,
             "listen address; anything but loopback obeys only the allow list"),
     Setting("osc", "port", 9000, _int_range(0, 65535), "listen port (UDP); 0: any free port"),
-    Setting("osc", "allow", [], _str_list, "sender addresses obeyed when not on loopback"),
+    Setting("osc", "allow", [], _str_list,
+            'senders obeyed when not on loopback: addresses, networks ("192.168.1.0/24") '
+            "or host names"),
     Setting("osc", "feedback", ["127.0.0.1:9001"], _host_ports, "where feedback is sent"),
     Setting("osc", "abletonosc", False, _bool,
             "follow Live's tempo and meter through AbletonOSC (ports 11000/11001)"),
+    Setting("osc", "abletonosc_host", "127.0.0.1", _str, "the machine Live runs on"),
+    Setting("osc", "abletonosc_port", 11000, _int_range(1, 65535), "AbletonOSC's listen port"),
+    Setting("osc", "abletonosc_reply_port", 11001, _int_range(0, 65535),
+            "the port AbletonOSC replies to (it always uses 11001); 0: any free port"),
     Setting("midi", "enabled", True, _bool, "listen for MIDI"),
     Setting("midi", "inputs", [], _str_list,
             "input port names (exact or a substring); empty: a virtual port 'MusicGen Bridge'"),
-    Setting("midi", "output", "", _str, "port for CC feedback to LED rings / motor faders"),
-    Setting("midi", "backend", "", _str, "mido backend; empty: MIDO_BACKEND or rtmidi"),
+    Setting("midi", "output", "", _str,
+            "port for CC feedback to LED rings / motor faders (exact or a substring); empty: none"),
+    Setting("midi", "backend", "", _str,
+            'mido backend, e.g. "mido.backends.rtmidi/UNIX_JACK"; empty: MIDO_BACKEND or rtmidi'),
     Setting("midi", "tempo_source", "auto", _choice("auto", "osc", "clock", "manual"),
-            "which tempo wins; auto: the most recent source"),
-    Setting("midi", "mappings", {}, _table, "param = {channel, cc, mode, ...}; see docs/midi.md"),
-    Setting("midi", "notes", {}, _table, "generate/cancel/variations = note number"),
-    Setting("midi", "presets", [], _str_list, "prompts selected by program change 0, 1, ..."),
+            "which tempo wins: osc (the DAW), clock (MIDI clock), manual; auto: the most recent"),
+    Setting("midi", "presets", [], check_presets,
+            "prompts selected by program change 0, 1, ..."),
+    # Inline-table defaults: a plain {} would be written by `config init` as a [midi.mappings]
+    # table at the end of the section, away from its comment.
+    Setting("midi", "mappings", tomlkit.inline_table(), check_mappings,
+            'param = { cc = 21, channel = 1, mode = "absolute" }; empty: CC 21-24 on any '
+            "channel -> top_k, top_p, temperature, cfg; see docs/midi.md"),
+    Setting("midi", "notes", tomlkit.inline_table(), check_notes,
+            "generate/cancel/variations = note number; empty: 36, 37, 38 on any channel"),
     Setting("inbox", "enabled", True, _bool, "watch the requests/ folder (ReaScripts write there)"),
+    Setting("inbox", "polling", False, _bool,
+            "poll the folder every second (network drives and containers lack change events)"),
     Setting("fit", "tempo_lock", True, _bool, "stretch and align clips to the project grid"),
     Setting("fit", "max_seconds", 120.0, _float_range(1.0, 600.0),
             "longest clip, generated in windows past the model's 30 s"),

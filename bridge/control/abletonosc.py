@@ -30,7 +30,7 @@ from pythonosc.osc_message_builder import build_msg
 from bridge.control.osc.coerce import shortest_float32
 from bridge.control.osc.dispatcher import PacketError, human_reason, parse_packet
 from bridge.feedback.bus import EventBus
-from bridge.feedback.osc_feedback import ErrorReport
+from bridge.feedback.events import ErrorReport
 from bridge.musical_time import Meter
 from bridge.session.state import SessionState
 from bridge.session.tempo_source import offer_tempo

@@ -38,6 +38,7 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 
 from bridge.control.osc_addresses import BY_ADDRESS, FIELD_ADDRESSES, PREFIX, SETTING_FIELDS
 from bridge.feedback.bus import EventBus
+from bridge.feedback.events import ErrorReport, Learned
 from bridge.jobs import events as job_events
 from bridge.jobs.events import JobEvent, JobInfo, JobState
 from bridge.musical_time import Meter
@@ -70,6 +71,7 @@ STATUS_ADDRESS = f"{PREFIX}/status"
 PROGRESS_ADDRESS = f"{PREFIX}/progress"
 CLIP_ADDRESS = f"{PREFIX}/clip"
 ERROR_ADDRESS = f"{PREFIX}/error"
+LEARNED_ADDRESS = f"{PREFIX}/learned"
 
 _origin: contextvars.ContextVar[Peer | None] = contextvars.ContextVar("osc_origin", default=None)
 
@@ -104,14 +106,6 @@ class OscOut:
         for type_, value in zip(self.types, self.args, strict=True):
             builder.add_arg(value, type_)
         return builder.build().dgram
-
-
-@dataclass(frozen=True)
-class ErrorReport:
-    """Publish on the daemon bus to show an error on /musicgen/error at the feedback targets."""
-
-    about: str
-    reason: str
 
 
 def echo_message(field: str, value: Any) -> OscOut | None:
@@ -336,7 +330,7 @@ class OscFeedback:
         self._put(_StateDump(sender, request))
 
     def _on_event(self, event: object) -> None:
-        if isinstance(event, (StateChanged, JobEvent, ErrorReport)):
+        if isinstance(event, (StateChanged, JobEvent, ErrorReport, Learned)):
             self._put(_Event(event, _origin.get()))
 
     def _put(self, item: object) -> None:
@@ -390,6 +384,9 @@ class OscFeedback:
             self._send(message, self._broadcast_peers(), origin_peers)
         elif isinstance(event, ErrorReport):
             self._send_error(event.about, event.reason, None)
+        elif isinstance(event, Learned):
+            self._send(OscOut.of(LEARNED_ADDRESS, event.param, event.channel, event.cc),
+                       self._broadcast_peers())
         elif isinstance(event, JobEvent):
             self._handle_job(event)
 

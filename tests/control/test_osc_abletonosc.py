@@ -19,7 +19,7 @@ from pythonosc.osc_message_builder import build_msg
 from bridge.control import abletonosc
 from bridge.control.abletonosc import AbletonOscFollower
 from bridge.feedback.bus import EventBus
-from bridge.feedback.osc_feedback import ErrorReport
+from bridge.feedback.events import ErrorReport
 from bridge.musical_time import Meter
 from bridge.request import GenerationRequest
 from bridge.session.state import SessionState, StateChanged

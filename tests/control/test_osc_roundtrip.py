@@ -10,6 +10,7 @@ import pytest
 from bridge.control.osc.dispatcher import Dispatcher
 from bridge.control.osc.server import SenderGate
 from bridge.control.osc_addresses import INPUTS, REAPER_TEMPO
+from bridge.feedback.events import Learned
 from bridge.musical_time import Meter
 from bridge.params import PARAMS
 from bridge.session.state import StateChanged
@@ -82,7 +83,8 @@ def test_knobs_map_through_the_parameter_curve(bridge, name):
     ("/musicgen/temprature", "f", (1.0,), "did you mean /musicgen/temperature?"),
     ("/musicgen/*", "f", (1.0,), "address patterns (wildcards) are not accepted"),
     ("/musicgen/status", "s", ("idle",), "an address the daemon sends, not one it listens to"),
-    ("/musicgen/learn", "s", ("cfg",), "not available in this daemon"),
+    ("/musicgen/learn", "s", ("cfg",), "MIDI learn needs MIDI input, which is off"),
+    ("/musicgen/learn", "s", ("bars",), "not a knob"),
     ("/synth/cutoff", "f", (0.5,), "unknown address /synth/cutoff"),
 ])
 def test_bad_input_gets_an_error_and_leaves_the_state_alone(bridge, address, types, args,
@@ -176,9 +178,9 @@ def test_reaper_tempo_is_followed_and_its_surface_chatter_ignored(bridge):
     assert bridge.daemon.state.get("bpm") == 98.0
 
 
-def test_every_input_address_has_a_handler_but_midi_learn(bridge):
+def test_every_input_address_has_a_handler(bridge):
     dispatcher: Dispatcher = bridge.service.dispatcher
-    assert dispatcher.missing() == ["/musicgen/learn"]  # MIDI's; answered "not available"
+    assert dispatcher.missing() == []
     with pytest.raises(ValueError, match="not an input address in the OSC address table"):
         dispatcher.register("/musicgen/nope", lambda call: None)
     with pytest.raises(ValueError, match="already has a handler"):
@@ -216,3 +218,8 @@ def test_tempo_from_osc_obeys_the_tempo_source_rule(make_bridge):
     bridge.client.send("/musicgen/bars", "i", 3)  # other settings are not arbitrated
     assert bridge.target.until("/musicgen/bars")[-1] == ("/musicgen/bars", [3])
     assert bridge.daemon.state.get("bpm") == 100.0
+
+
+def test_a_midi_learn_result_reaches_the_feedback_targets(bridge):
+    bridge.daemon.bus.publish(Learned("cfg", 2, 74, "relative_twos"))
+    assert bridge.target.expect("/musicgen/learned") == ["cfg", 2, 74]
