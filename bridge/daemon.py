@@ -15,7 +15,8 @@ from typing import Protocol
 from bridge.config import Config
 from bridge.engine.base import CONTINUATION, MELODY, NEGATIVE_PROMPT, Engine
 from bridge.feedback.bus import EventBus
-from bridge.jobs.pipeline import Pipeline, check_duration
+from bridge.feedback.events import ErrorReport
+from bridge.jobs.pipeline import Pipeline, check_duration, prepare_conditioning
 from bridge.jobs.queue import JobQueue
 from bridge.musical_time import Meter
 from bridge.request import GenerationRequest
@@ -40,8 +41,12 @@ def default_request(config: Config) -> GenerationRequest:
     )
 
 
-def check_supported(request: GenerationRequest, engine: Engine) -> None:
-    """Refuse, before queueing, what the loaded model cannot honour."""
+def check_supported(request: GenerationRequest, engine: Engine, *,
+                    max_seconds: float | None = None) -> list[str]:
+    """Refuse, before queueing, what the loaded model cannot honour, and audio files it
+    cannot use (missing, unreadable, empty, too short, silent). Returns warnings about what
+    will be ignored (already logged); the caller shows them to the person asking."""
+    warnings = []
     needs = []
     if request.audio_prompt:
         needs.append((CONTINUATION, "audio_prompt (continuation)"))
@@ -49,18 +54,22 @@ def check_supported(request: GenerationRequest, engine: Engine) -> None:
         needs.append((MELODY, "melody_audio (needs a melody checkpoint such as "
                               "facebook/musicgen-melody)"))
     if request.negative_prompt and request.cfg <= 1.0:
-        log.warning("negative prompt %r has no effect with guidance (cfg) 1: raise cfg",
-                    request.negative_prompt)
+        warnings.append(f"negative prompt {request.negative_prompt[:80]!r} has no effect with "
+                        f"guidance (cfg) {request.cfg:g}: raise cfg above 1 to steer away from it")
+        log.warning("%s", warnings[-1])
     if request.negative_prompt and request.cfg > 1.0:
         needs.append((NEGATIVE_PROMPT, "negative_prompt"))
     for capability, what in needs:
         if capability not in engine.capabilities:
             raise ValueError(f"the loaded model/engine ({engine.model_id}, {engine.name}) "
                              f"cannot honour {what}")
-    check_duration(request, engine)
+    check_duration(request, engine, max_seconds)  # max_seconds: [fit] max_seconds
     if not request.prompt.strip() and not request.audio_prompt:
         raise ValueError("prompt is empty: say what to generate (e.g. /musicgen/prompt "
                          "\"dusty funk drums\")")
+    if request.audio_prompt or request.melody_audio:
+        prepare_conditioning(request, engine)
+    return warnings
 
 
 def _warm_up_tempo_fit() -> None:
@@ -86,6 +95,8 @@ class Daemon:
                               journal_path=config.journal_path if journal else None)
         self.services: list[Service] = []
         self._stopped = threading.Event()
+        # (job id, request) of the latest accepted submission: what /musicgen/vary re-runs.
+        self.last_submitted: tuple[int, GenerationRequest] | None = None
 
     def default_request(self) -> GenerationRequest:
         return default_request(self.config)
@@ -96,8 +107,13 @@ class Daemon:
         Raises ValueError (including QueueFull) with a message meant for the person asking.
         """
         request = request if request is not None else self.state.snapshot()
-        check_supported(request, self.engine)
-        return self.queue.submit(request)
+        warnings = check_supported(request, self.engine,
+                                   max_seconds=self.config.fit.max_seconds)
+        job_id = self.queue.submit(request)
+        self.last_submitted = (job_id, request)
+        for warning in warnings:  # to /musicgen/error at the feedback targets; the job runs
+            self.bus.publish(ErrorReport(f"job {job_id}", f"warning: {warning}"))
+        return job_id
 
     def add_service(self, service: Service | None) -> None:
         if service is not None:

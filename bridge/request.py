@@ -102,9 +102,11 @@ REQUEST_FIELDS: tuple[RequestField, ...] = (
     RequestField("audio_prompt", "string|null", False, _optional_path,
                  "audio file to continue from"),
     RequestField("prompt_seconds", "number", False, _prompt_seconds,
-                 "how many of the audio prompt's last seconds to use"),
+                 "how many of the audio prompt's last seconds to use (shortened when "
+                 "prompt and new material would not fit the model's 30 s window)"),
     RequestField("keep_prompt", "boolean", False, _flag,
-                 "write the audio prompt plus the new material (default: only the new)"),
+                 "the N bars hold the audio prompt, then the new material (default: N bars "
+                 "of new material only, starting where the prompt ends)"),
     RequestField("melody_audio", "string|null", False, _optional_path,
                  "audio whose melody (chroma) conditions a melody model"),
     RequestField("loop", "boolean", False, _flag, "make the clip loop seamlessly"),

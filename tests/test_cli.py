@@ -62,7 +62,7 @@ def test_generate_writes_bar_exact_clips_and_prints_paths(tiny_model_dir, tmp_pa
     (["--meter", "5/3"], "power of two"),
     (["--meter", "4/0"], "power of two"),
     (["--bars", "0"], "bars must be a whole number"),
-    (["--bars", "40"], "can generate at once"),
+    (["--bars", "61"], "longest clip allowed (120 s)"),
     (["--top-k", "0"], "top_k must be in 1..2048"),
 ])
 def test_bad_input_gets_one_clear_message_and_writes_nothing(tiny_model_dir, tmp_path,

@@ -48,7 +48,9 @@ class GenerationSpec:
     # Melody conditioning: mono float32 at ``melody_rate``.
     melody: np.ndarray | None = None
     melody_rate: int = 0
-    # Long clips: codes (variations, codebooks, frames) to continue from exactly.
+    # Long clips: codes (variations, codebooks, frames) to continue from exactly; ``seconds``
+    # counts the new audio only, and the result holds only the new frames' codes and audio
+    # unless keep_prompt (see bridge.engine.windows).
     prefix_codes: np.ndarray | None = None
 
 

@@ -28,16 +28,13 @@ from transformers import (
     MusicgenForConditionalGeneration,
     MusicgenMelodyConfig,
     MusicgenMelodyDecoderConfig,
-    MusicgenMelodyFeatureExtractor,
     MusicgenMelodyForConditionalGeneration,
-    MusicgenMelodyProcessor,
     MusicgenProcessor,
     PreTrainedModel,
     T5Config,
 )
-from transformers.utils import is_torchaudio_available
 
-from bridge.engine.base import EngineError
+from bridge.engine.melody import ChromaExtractor, MelodyProcessor
 
 log = logging.getLogger(__name__)
 
@@ -195,18 +192,14 @@ def _randomize_codebooks(model: PreTrainedModel, seed: int) -> None:
         residual = residual - embed[codebook.quantize(residual.to(embed.dtype))].float()
 
 
-def _processor(melody: bool) -> MusicgenProcessor | MusicgenMelodyProcessor:
+def _processor(melody: bool) -> MusicgenProcessor | MelodyProcessor:
     # ByT5 tokenizes bytes and needs no vocabulary file, so nothing is downloaded; any text
     # maps to ids below 384, inside every text encoder vocabulary used here.
     tokenizer = ByT5Tokenizer()
     if melody:
-        if not is_torchaudio_available():
-            raise EngineError("a MusicGen-Melody model needs torchaudio (its chroma feature "
-                              "extractor uses it): pip install torchaudio, the build matching "
-                              "your torch version")
-        return MusicgenMelodyProcessor(
-            feature_extractor=MusicgenMelodyFeatureExtractor(sampling_rate=SAMPLE_RATE),
-            tokenizer=tokenizer)
+        # Our chroma extractor: transformers' own needs torchaudio. The files it writes are
+        # the ones MusicgenMelodyProcessor reads, so both load this checkpoint.
+        return MelodyProcessor(ChromaExtractor(sampling_rate=SAMPLE_RATE), tokenizer)
     # Left padding as in the released checkpoints: audio prompts end where generation starts.
     return MusicgenProcessor(
         feature_extractor=EncodecFeatureExtractor(feature_size=1, sampling_rate=SAMPLE_RATE,

@@ -9,8 +9,10 @@ import logging
 import secrets
 from pathlib import Path
 
-from bridge.config import Config
+from bridge.config import SETTINGS, Config
 from bridge.engine.base import Engine, EngineError, GenerationSpec
+from bridge.engine.windows import WindowedEngine, can_window
+from bridge.jobs import conditioning
 from bridge.jobs.events import ClipInfo
 from bridge.jobs.queue import JobContext
 from bridge.musical_time import clip_samples, clip_seconds
@@ -31,31 +33,76 @@ def full_prompt(request: GenerationRequest, config: Config) -> str:
                         quality=request.quality, template=config.prompt.template)
 
 
-def check_duration(request: GenerationRequest, engine: Engine) -> float:
-    """Seconds of audio the request needs from the engine; refuse what one window cannot make."""
+# [fit] max_seconds: the longest clip, generated in windows past the model's window.
+DEFAULT_MAX_SECONDS: float = next(s.default for s in SETTINGS
+                                  if (s.section, s.key) == ("fit", "max_seconds"))
+
+
+def check_duration(request: GenerationRequest, engine: Engine,
+                   max_seconds: float | None = None) -> float:
+    """The clip's length in seconds; refuse a clip longer than ``max_seconds`` ([fit]
+    max_seconds, default 120 s), or longer than one window when it cannot be made in windows
+    (``window_limit``)."""
     seconds = clip_seconds(request.bars, request.bpm, request.meter)
-    if seconds > engine.max_seconds:
+    longest = DEFAULT_MAX_SECONDS if max_seconds is None else max_seconds
+    what = f"{request.bars} bars at {request.bpm:g} BPM in {request.meter} is {seconds:.1f} s"
+    if seconds > longest:
         raise EngineError(
-            f"{request.bars} bars at {request.bpm:g} BPM in {request.meter} is {seconds:.1f} s, "
-            f"longer than the {engine.max_seconds:.0f} s {engine.model_id} can generate at once; "
-            f"ask for fewer bars"
-        )
+            f"{what}, longer than the longest clip allowed ({longest:g} s); ask for fewer "
+            "bars, or raise max_seconds under [fit] in the config file")
+    if seconds > engine.max_seconds and (reason := window_limit(request, engine)):
+        raise EngineError(
+            f"{what}, longer than the {engine.max_seconds:.0f} s {engine.model_id} can "
+            f"generate at once, and {reason}; ask for fewer bars")
     return seconds
 
 
+def window_limit(request: GenerationRequest, engine: Engine) -> str | None:
+    """Why ``request`` must fit one model window on ``engine``; None: it may be generated in
+    windows (bridge.engine.windows)."""
+    if not can_window(engine):
+        return (f"the {engine.name} engine cannot continue past its window with this model "
+                "(the transformers engine can, with mono models)")
+    if request.audio_prompt:
+        return "an audio prompt is continued within one window"
+    if request.melody_audio:
+        return "a melody conditions one window"
+    return None
+
+
 def generation_seconds(request: GenerationRequest, engine: Engine, clip_s: float, *,
-                       tempo_lock: bool) -> float:
+                       tempo_lock: bool, windows: bool = False) -> float:
     """Audio to ask the engine for: the clip plus what tempo lock and loop mode trim away.
 
-    Capped at the engine's window: the fit then pads a shortfall with silence rather than
-    refusing a clip that fits the window by itself.
+    Capped at the engine's window unless ``windows`` (the clip may be generated in windows):
+    the fit then pads a shortfall with silence rather than refusing a clip that fits the
+    window by itself.
     """
     seconds = clip_s
     if tempo_lock:
         seconds += tempo_fit.extra_seconds(request.bpm, request.meter, clip_s)
     if request.loop:
         seconds += DEFAULT_CROSSFADE_S
-    return min(seconds, engine.max_seconds)
+    return seconds if windows else min(seconds, engine.max_seconds)
+
+
+def use_tempo_lock(request: GenerationRequest, config: Config | None) -> bool:
+    """The request's tempo_lock, else the config's [fit] setting; a continuation is left
+    alone unless it asks: it starts sample-exactly where its prompt ends, and tempo lock would
+    move its first downbeat. ``config`` None: the setting is taken as off."""
+    if request.tempo_lock is not None:
+        return request.tempo_lock
+    return bool(config is not None and config.fit.tempo_lock and not request.audio_prompt)
+
+
+def prepare_conditioning(request: GenerationRequest, engine: Engine,
+                         config: Config | None = None) -> conditioning.Conditioning:
+    """Load and check the request's audio prompt and melody, planned for its clip
+    (raises AudioInputError, a ValueError, naming the file and the fix)."""
+    clip_s = check_duration(request, engine)
+    seconds = generation_seconds(request, engine, clip_s,
+                                 tempo_lock=use_tempo_lock(request, config))
+    return conditioning.prepare(request, engine, clip_s=clip_s, gen_s=seconds)
 
 
 class Pipeline:
@@ -64,22 +111,29 @@ class Pipeline:
         self.engine = engine
         self.settings = OutputSettings.from_config(config)
         self.writer = ClipWriter(out_dir, self.settings)
+        # Clips past the model's window (up to [fit] max_seconds) are made in windows.
+        self.windowed = WindowedEngine(engine) if can_window(engine) else None
 
     def run(self, ctx: JobContext) -> tuple[ClipInfo, ...]:
         request = ctx.request
-        clip_s = check_duration(request, self.engine)
-        lock = self.config.fit.tempo_lock if request.tempo_lock is None else request.tempo_lock
-        seconds = generation_seconds(request, self.engine, clip_s, tempo_lock=lock)
+        clip_s = check_duration(request, self.engine, self.config.fit.max_seconds)
+        lock = use_tempo_lock(request, self.config)
+        windows = self.windowed is not None and window_limit(request, self.engine) is None
+        seconds = generation_seconds(request, self.engine, clip_s, tempo_lock=lock,
+                                     windows=windows)
+        cond = conditioning.prepare(request, self.engine, clip_s=clip_s, gen_s=seconds)
         seed = request.seed if request.seed is not None else secrets.randbelow(SEED_MAX + 1)
         text = full_prompt(request, self.config)
         log.info("job %d: %r, %d x %.2f s (clip %.2f s), seed %d", ctx.job_id, text,
                  request.variations, seconds, clip_s, seed)
         spec = GenerationSpec(
-            text=text, seconds=seconds, top_k=request.top_k, top_p=request.top_p,
+            text=text, top_k=request.top_k, top_p=request.top_p,
             temperature=request.temperature, cfg=request.cfg, seed=seed,
             variations=request.variations, negative_prompt=request.negative_prompt,
+            **cond.spec_fields(),
         )
-        generated = self.engine.generate(spec, ctx.progress, ctx.cancel)
+        engine = self.windowed if windows and self.windowed is not None else self.engine
+        generated = engine.generate(spec, ctx.progress, ctx.cancel)
         ctx.writing()
         rate = self.settings.sample_rate
         n_samples = clip_samples(request.bars, request.bpm, request.meter, rate)
@@ -88,7 +142,8 @@ class Pipeline:
             grid = Grid(request.bpm, request.meter, request.bars) if lock else None
             finished, fit = finish_to_grid(audio, generated.sample_rate, n_samples,
                                            self.settings, grid=grid, loop=request.loop)
-            extra = {"loop": request.loop, **(tempo_fit.to_sidecar(fit) if fit else {})}
+            extra = {"loop": request.loop, **(tempo_fit.to_sidecar(fit) if fit else {}),
+                     **cond.sidecar(request)}
             if fit is not None and not fit.applied:
                 log.info("job %d v%d: timing left alone: %s", ctx.job_id, index, fit.reason)
             sidecar = build_sidecar(

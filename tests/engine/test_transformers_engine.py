@@ -18,7 +18,7 @@ from transformers import (
     TopPLogitsWarper,
 )
 
-from bridge.engine.base import Cancelled, EngineError, GenerationSpec
+from bridge.engine.base import CONTINUATION, NEGATIVE_PROMPT, Cancelled, EngineError, GenerationSpec
 from bridge.engine.transformers_engine import TransformersEngine, load_engine
 
 HOP = 640  # samples per codec frame at 32 kHz / 50 Hz
@@ -71,7 +71,8 @@ def test_reports_the_models_own_rates_and_window(tiny_engine):
     assert tiny_engine.sample_rate == 32_000
     assert tiny_engine.frame_rate == 50
     assert tiny_engine.max_seconds == 30
-    assert tiny_engine.capabilities == frozenset()
+    # A plain (non-melody) checkpoint continues audio and honours negative prompts.
+    assert tiny_engine.capabilities == frozenset({CONTINUATION, NEGATIVE_PROMPT})
 
 
 @pytest.mark.parametrize("seconds", [0.5, 0.33, 1.27])
@@ -233,10 +234,8 @@ def test_no_audio_at_all_is_refused(tiny_engine, seconds):
 
 
 def test_conditioning_this_engine_lacks_is_refused_not_ignored(tiny_engine, generate_calls):
-    with pytest.raises(EngineError, match="cannot do negative_prompt"):
-        run(tiny_engine, negative_prompt="vocals")
-    with pytest.raises(EngineError, match="cannot do continuation"):
-        run(tiny_engine, audio_prompt=np.zeros(32_000, np.float32), prompt_rate=32_000)
+    with pytest.raises(EngineError, match="cannot do melody"):
+        run(tiny_engine, melody=np.zeros(32_000, np.float32), melody_rate=32_000)
     assert generate_calls == []
 
 

@@ -1,4 +1,5 @@
-"""Jobs and transport over OSC: generate, continue, vary, cancel, state, ping, client.
+"""Jobs and transport over OSC: generate, cancel, state, ping, client (continue and vary
+live in conditioning.py).
 
 A trigger snapshots the session state into a request and queues it (``Daemon.submit`` returns
 a job id at once; the model runs on the job worker), so a knob turned afterwards changes the
@@ -10,13 +11,11 @@ sender itself.
 from __future__ import annotations
 
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bridge.control.osc.dispatcher import Call, Dispatcher
 from bridge.control.osc_addresses import PREFIX
 from bridge.feedback.osc_feedback import OscFeedback, OscOut
-from bridge.params import PARAMS
 
 if TYPE_CHECKING:
     from bridge.daemon import Daemon
@@ -27,31 +26,6 @@ def _generate(daemon: Daemon, feedback: OscFeedback, call: Call) -> None:
     if call.args and str(call.args[0]).strip():
         changes["prompt"] = call.args[0]
     daemon.submit(daemon.state.snapshot().with_changes(**changes))
-
-
-def _continue(daemon: Daemon, feedback: OscFeedback, call: Call) -> None:
-    path = Path(str(call.args[0])).expanduser()
-    if not path.is_absolute():
-        raise ValueError(f"give the audio file's absolute path, got {str(path)!r}")
-    if not path.is_file():
-        raise ValueError(f"no audio file at {path}")
-    daemon.submit(daemon.state.snapshot().with_changes(
-        audio_prompt=str(path), client_id=feedback.clients.client_id_for(call.sender)))
-
-
-def _vary(daemon: Daemon, feedback: OscFeedback, call: Call) -> None:
-    client_id = feedback.clients.client_id_for(call.sender)
-    jobs = daemon.queue.jobs()
-    if not jobs:
-        raise ValueError("nothing to vary yet: generate a clip first")
-    # This sender's last job if it has one: two people sharing a daemon vary their own.
-    mine = [job for job in jobs if job.request.client_id == client_id]
-    last = (mine or jobs)[-1]
-    changes: dict[str, object] = {"seed": None, "parent_job": last.job_id,
-                                  "client_id": client_id}
-    if call.args:
-        changes["variations"] = PARAMS["variations"].clamp(call.args[0])
-    daemon.submit(last.request.with_changes(**changes))
 
 
 def _cancel(daemon: Daemon, call: Call) -> None:
@@ -79,8 +53,6 @@ def _client(feedback: OscFeedback, call: Call) -> OscOut:
 
 def register(dispatcher: Dispatcher, daemon: Daemon, feedback: OscFeedback) -> None:
     dispatcher.register(f"{PREFIX}/generate", partial(_generate, daemon, feedback))
-    dispatcher.register(f"{PREFIX}/continue", partial(_continue, daemon, feedback))
-    dispatcher.register(f"{PREFIX}/vary", partial(_vary, daemon, feedback))
     dispatcher.register(f"{PREFIX}/cancel", partial(_cancel, daemon))
     dispatcher.register(f"{PREFIX}/state", partial(_state, daemon, feedback))
     dispatcher.register(f"{PREFIX}/ping", _ping)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from pythonosc.osc_server import BlockingOSCUDPServer
 
-from bridge.control.osc import jobs, knobs, reaper, settings
+from bridge.control.osc import conditioning, jobs, knobs, learn, reaper, settings
 from bridge.control.osc.dispatcher import Dispatcher
 from bridge.feedback.osc_feedback import ClientRegistry, OscFeedback
 
@@ -140,6 +140,8 @@ class OscService:
         settings.register(self.dispatcher, daemon)
         knobs.register(self.dispatcher, daemon.state)
         jobs.register(self.dispatcher, daemon, feedback)
+        conditioning.register(self.dispatcher, daemon, feedback)
+        learn.register(self.dispatcher, daemon)
         reaper.register(self.dispatcher, daemon)
         self.gate = SenderGate(host, allow)
         self._inbox = _Inbox()
