@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bench.finish_write import bench_finish_write
 from bridge.engine.base import GenerationSpec
 from bridge.engine.tiny_model import build_small_architecture
 from bridge.engine.transformers_engine import TransformersEngine, load_engine
@@ -175,6 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=2.0,
                         help="audio per call (default 2; each step is 20 ms of audio)")
     parser.add_argument("--repeats", type=int, default=3, help="timed calls per contender")
+    parser.add_argument("--finish-repeats", type=int, default=5,
+                        help="timed finish + write runs of the 16-bar clip")
     parser.add_argument("--cfg", type=float, default=3.0, help="guidance scale (default 3)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's "
@@ -197,6 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(format_decode_step(result, args.seconds, args.cfg))
     print(f"  machine load average before / after: {load_before} / {_load_average()}",
           flush=True)
+    print("\nfinishing + writing a 16-bar clip (120 BPM 4/4, 32 s) at 48 kHz, 24-bit WAV:")
+    bench_finish_write(repeats=args.finish_repeats)
     return 0 if result.identical_audio else 1
 
 

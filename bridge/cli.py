@@ -207,18 +207,23 @@ def _serve(args: argparse.Namespace) -> int:
     for service in create_services(daemon):
         daemon.add_service(service)
 
+    shutdown = threading.Event()
+
     def on_signal(signum: int, _frame: object) -> None:
         log.info("signal %s: shutting down", signal.Signals(signum).name)
-        threading.Thread(target=daemon.stop, name="shutdown", daemon=True).start()
+        shutdown.set()
 
     signal.signal(signal.SIGTERM, on_signal)
     daemon.start()
     try:
-        while not daemon.wait(0.5):
+        # Wake often: on Windows an Event wait does not let Ctrl-C through.
+        while not shutdown.wait(0.5):
             pass
     except KeyboardInterrupt:
         log.info("Ctrl-C: shutting down")
-        daemon.stop()
+    # The main thread stops the daemon itself, so the process ends only once every
+    # service, the running job and the journal are shut down.
+    daemon.stop()
     return 0
 
 

@@ -37,7 +37,7 @@ def test_missing_explicit_file_says_how_to_create_one(tmp_path):
 
 def test_user_values_and_overrides(tmp_path):
     path = tmp_path / "c.toml"
-    path.write_text('[generation]\nbpm = 96\n[output]\nproject_dir = "%s"\n' % tmp_path)
+    path.write_text(f'[generation]\nbpm = 96\n[output]\nproject_dir = "{tmp_path}"\n')
     config = config_mod.load(path)
     assert config.generation.bpm == 96.0
     assert config.output_dir == tmp_path / "MusicGen"

@@ -1,7 +1,13 @@
 import pytest
 
 from bridge.musical_time import (
-    Meter, bar_seconds, check_bars, check_bpm, clip_samples, format_bpm, normalize_key,
+    Meter,
+    bar_seconds,
+    check_bars,
+    check_bpm,
+    clip_samples,
+    format_bpm,
+    normalize_key,
 )
 
 

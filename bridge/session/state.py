@@ -16,6 +16,7 @@ from typing import Any
 from bridge.params import PARAMS
 from bridge.request import REQUEST_FIELD_NAMES, GenerationRequest
 
+
 @dataclass(frozen=True)
 class StateChanged:
     name: str
