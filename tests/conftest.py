@@ -10,6 +10,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # torch is imported, and inherited by the CLI subprocesses the end-to-end tests start.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+import threading  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -29,3 +32,20 @@ def tiny_engine(tiny_model_dir: Path):
     from bridge.engine.transformers_engine import load_engine
 
     return load_engine(str(tiny_model_dir), device="cpu")
+
+
+@pytest.fixture
+def no_thread_leaks() -> Iterator[None]:
+    """Fail a test that leaves a thread running (a server, worker or follower not stopped).
+
+    Packages whose every test starts threads make it autouse in their own conftest.
+    """
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + 3.0
+    leaked = [t for t in threading.enumerate() if t not in before]
+    for thread in leaked:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    alive = [t.name for t in leaked if t.is_alive()]
+    if alive:
+        pytest.fail(f"the test leaked threads: {alive}")

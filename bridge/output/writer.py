@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import soundfile
 
+from bridge.files import fsync_directory
 from bridge.musical_time import format_bpm
 from bridge.output.sidecar import validate_sidecar
 from bridge.post.finishing import OutputSettings
@@ -130,15 +131,6 @@ def _write_durably(path: Path, content: bytes) -> None:
         os.fsync(handle.fileno())
 
 
-def _fsync_dir(folder: Path) -> None:
-    """Make the renames durable; directories cannot be opened for this on Windows."""
-    if os.name != "posix":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _publish(temp: Path, final: Path) -> bool:
@@ -209,7 +201,7 @@ class ClipWriter:
             temps.append(json_temp)
             _write_durably(json_temp, text.encode("utf-8"))
             paths = self._publish_pair(stem, json_temp, audio_temp, published)
-            _fsync_dir(self.out_dir)
+            fsync_directory(self.out_dir)
         except OSError as err:
             for path in published:
                 _remove_quietly(path)

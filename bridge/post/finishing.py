@@ -21,6 +21,7 @@ import soxr
 
 from bridge.config import SETTINGS
 from bridge.musical_time import Meter
+from bridge.post.arrays import as_audio, check_rate
 from bridge.post.loop import DEFAULT_CROSSFADE_S, make_loop
 from bridge.post.tempo_fit import TempoFit, fit_tempo
 
@@ -84,40 +85,6 @@ class OutputSettings:
 _OUTPUT_CHECKS = {s.key: s.check for s in SETTINGS if s.section == "output"}
 
 
-def _as_audio(audio: np.ndarray) -> np.ndarray:
-    """Validate and return (channels, samples) float32; 1-D input is taken as mono."""
-    x = np.asarray(audio)
-    if x.ndim == 1:
-        x = x[np.newaxis, :]
-    if x.ndim != 2:
-        raise ValueError(
-            f"audio must be shaped (channels, samples), got shape {x.shape}; "
-            "squeeze the batch axis first (audio[i] of a batch)"
-        )
-    if x.shape[0] > 8 and x.shape[1] <= 8:
-        raise ValueError(
-            f"audio must be shaped (channels, samples), got {x.shape}, which looks like "
-            "(samples, channels); pass audio.T"
-        )
-    if x.dtype != np.float32:
-        x = x.astype(np.float32)
-    # A sum is finite only if every sample is (NaN and inf propagate), and costs no temporary
-    # array: every step calls this, so the cheap test runs first.
-    if not math.isfinite(float(np.sum(x, dtype=np.float64))) and not np.isfinite(x).all():
-        bad = int(x.size - np.count_nonzero(np.isfinite(x)))
-        raise ValueError(
-            f"audio has {bad} NaN or infinite samples; the model output is broken "
-            "(float16 overflow?): run the model in float32 or re-run the job"
-        )
-    return x
-
-
-def _check_rate(name: str, rate: object) -> int:
-    if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)) or rate <= 0:
-        raise ValueError(f"{name} must be a positive whole number of Hz, got {rate!r}")
-    return int(rate)
-
-
 def _is_number(value: object) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
@@ -133,7 +100,7 @@ def gain_to_db(gain: float) -> float:
 def to_channels(audio: np.ndarray, channels: int) -> np.ndarray:
     """Mono <-> stereo. Stereo folds to mono by averaging: summing would add 6 dB to a centred
     sound and clip it, and loudness normalisation sets the level afterwards anyway."""
-    x = _as_audio(audio)
+    x = as_audio(audio)
     if channels not in (1, 2):
         raise ValueError(f"channels must be 1 (mono) or 2 (stereo), got {channels!r}")
     have = x.shape[0]
@@ -153,9 +120,9 @@ def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     the output holds about ``samples * rate_out / rate_in`` samples (``fit_length`` makes it
     exact).
     """
-    x = _as_audio(audio)
-    rate_in = _check_rate("rate_in", rate_in)
-    rate_out = _check_rate("rate_out", rate_out)
+    x = as_audio(audio)
+    rate_in = check_rate("rate_in", rate_in)
+    rate_out = check_rate("rate_out", rate_out)
     if rate_in == rate_out:
         return x.copy()
     if x.shape[1] == 0:
@@ -166,7 +133,7 @@ def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
 
 def fit_length(audio: np.ndarray, n_samples: int) -> np.ndarray:
     """Cut, or pad with silence, to exactly ``n_samples``."""
-    x = _as_audio(audio)
+    x = as_audio(audio)
     if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) \
             or n_samples < 0:
         raise ValueError(f"n_samples must be a whole number >= 0, got {n_samples!r}")
@@ -186,8 +153,8 @@ def fade(audio: np.ndarray, rate: int, ms: float) -> np.ndarray:
     so the fade itself does not click; equal-power curves suit crossfades, not fades to zero.
     Fades never overlap: on a clip shorter than two fades each takes half.
     """
-    x = _as_audio(audio).copy()
-    rate = _check_rate("rate", rate)
+    x = as_audio(audio).copy()
+    rate = check_rate("rate", rate)
     if not _is_number(ms) or not math.isfinite(ms) or ms < 0:
         raise ValueError(f"fade ms must be a number >= 0, got {ms!r}")
     if ms == 0:
@@ -207,8 +174,8 @@ def measure_loudness(audio: np.ndarray, rate: int) -> float:
     Clips shorter than one 400 ms gating block are measured as a single ungated block, which
     is what the gated measure of a steady sound converges to.
     """
-    x = _as_audio(audio)
-    rate = _check_rate("rate", rate)
+    x = as_audio(audio)
+    rate = check_rate("rate", rate)
     n = x.shape[1]
     if n == 0:
         return -math.inf
@@ -220,8 +187,8 @@ def measure_loudness(audio: np.ndarray, rate: int) -> float:
 
 def measure_true_peak(audio: np.ndarray, rate: int) -> float:
     """True peak in dBTP: the peak of the 4x-oversampled signal (BS.1770-4 Annex 2)."""
-    x = _as_audio(audio)
-    rate = _check_rate("rate", rate)
+    x = as_audio(audio)
+    rate = check_rate("rate", rate)
     if x.size == 0:
         return -math.inf
     up = soxr.resample(np.ascontiguousarray(x.T), rate, rate * 4, quality="HQ")
@@ -239,8 +206,8 @@ def normalize_loudness(audio: np.ndarray, rate: int, lufs: float,
     The true-peak ceiling always wins over the loudness target. Digital silence and clips
     below the -70 LUFS gate are returned unchanged, with a warning.
     """
-    x = _as_audio(audio)
-    rate = _check_rate("rate", rate)
+    x = as_audio(audio)
+    rate = check_rate("rate", rate)
     for name, value in (("lufs", lufs), ("true_peak_db", true_peak_db)):
         if not _is_number(value) or not math.isfinite(value):
             raise ValueError(f"{name} must be a finite number, got {value!r}")

@@ -14,6 +14,8 @@ import math
 
 import numpy as np
 
+from bridge.post.arrays import as_audio, positive_int
+
 log = logging.getLogger(__name__)
 
 # Long enough that two unrelated waveforms blend without a bump you hear as an edit, short
@@ -31,9 +33,9 @@ def make_loop(audio: np.ndarray, rate: int, n_samples: int, *,
     ``audio`` should run at least ``n_samples`` plus the crossfade; with less tail the
     crossfade shortens to what there is (logged), and with no tail the cut is plain.
     """
-    x = _as_audio(audio)
-    rate = _positive_int("rate", rate)
-    n = _positive_int("n_samples", n_samples)
+    x = as_audio(audio)
+    rate = positive_int("rate", rate)
+    n = positive_int("n_samples", n_samples)
     if not (isinstance(crossfade_s, (int, float)) and math.isfinite(crossfade_s)
             and crossfade_s >= 0):
         raise ValueError(f"crossfade_s must be a number of seconds >= 0, got {crossfade_s!r}")
@@ -64,7 +66,7 @@ def loop_discontinuity(audio: np.ndarray, *, context: int = CONTEXT_SAMPLES) -> 
     sees a step or a kink and hardly sees the waveform itself: a continuous seam reads about
     1 to 3, a naive cut through a tonal passage reads in the tens to thousands.
     """
-    x = _as_audio(audio).astype(np.float64)
+    x = as_audio(audio).astype(np.float64)
     k = min(int(context), x.shape[1] // 2)
     if k < 3:
         raise ValueError(f"audio too short to measure a loop seam: {x.shape[1]} samples")
@@ -79,17 +81,3 @@ def loop_discontinuity(audio: np.ndarray, *, context: int = CONTEXT_SAMPLES) -> 
     return float(ratios.max())
 
 
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name} must be a positive whole number, got {value!r}")
-    return int(value)
-
-
-def _as_audio(audio: np.ndarray) -> np.ndarray:
-    x = np.asarray(audio)
-    if x.ndim != 2:
-        raise ValueError(
-            f"audio must be shaped (channels, samples), got shape {x.shape}; "
-            "give mono as audio[np.newaxis, :]"
-        )
-    return x.astype(np.float32, copy=False)

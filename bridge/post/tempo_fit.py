@@ -47,6 +47,7 @@ from bridge.musical_time import (
     check_bpm,
     clip_seconds,
 )
+from bridge.post.arrays import as_audio, check_rate
 
 log = logging.getLogger(__name__)
 
@@ -151,8 +152,8 @@ def fit_tempo(audio: np.ndarray, rate: int, *, bpm: float, meter: Meter | str, b
     bpm = check_bpm(bpm)
     meter = Meter.parse(meter)
     bars = check_bars(bars)
-    rate = _check_rate(rate)
-    audio = _as_audio(audio)
+    rate = check_rate("rate", rate)
+    audio = as_audio(audio)
     grid_s = beat_seconds(bpm, meter)
 
     def unchanged(reason: str, confidence: float,
@@ -473,20 +474,3 @@ def _shift(audio: np.ndarray, offset: int) -> np.ndarray:
     return np.concatenate((pad, audio), axis=1)
 
 
-def _check_rate(rate: object) -> int:
-    if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)) or rate <= 0:
-        raise ValueError(f"rate must be a positive whole number of Hz, got {rate!r}")
-    return int(rate)
-
-
-def _as_audio(audio: np.ndarray) -> np.ndarray:
-    x = np.asarray(audio)
-    if x.ndim != 2:
-        raise ValueError(
-            f"audio must be shaped (channels, samples), got shape {x.shape}; "
-            "give mono as audio[np.newaxis, :]"
-        )
-    if not np.isfinite(x).all():
-        raise ValueError("audio has NaN or infinite samples; fix the model output before fitting")
-    # pedalboard's time_stretch takes float32 only.
-    return x.astype(np.float32, copy=False)

@@ -6,8 +6,6 @@ network, the dispatcher or the state.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,23 +17,6 @@ from bridge.control.osc.server import OscService, create
 from bridge.daemon import Daemon
 from tests.control.osc_helpers import Peer
 from tests.support import make_daemon
-
-
-@pytest.fixture
-def no_thread_leaks() -> Iterator[None]:
-    """Fail a test that leaves a thread running (a server, feedback or follower not stopped).
-
-    Not autouse: other packages' tests share this folder. The OSC fixtures depend on it.
-    """
-    before = set(threading.enumerate())
-    yield
-    deadline = time.monotonic() + 3.0
-    leaked = [t for t in threading.enumerate() if t not in before]
-    for thread in leaked:
-        thread.join(max(0.0, deadline - time.monotonic()))
-    alive = [t.name for t in leaked if t.is_alive()]
-    if alive:
-        pytest.fail(f"the test leaked threads: {alive}")
 
 
 @dataclass

@@ -7,7 +7,6 @@ real engine goes through it in the end-to-end tests.
 from __future__ import annotations
 
 import threading
-import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,17 +22,8 @@ WAIT_S = 5.0  # generous: two shared cores; every wait returns as soon as its co
 
 
 @pytest.fixture(autouse=True)
-def no_thread_leaks() -> Iterator[None]:
-    """Fail a test that leaves a thread running (a worker that was never stopped or joined)."""
-    before = set(threading.enumerate())
-    yield
-    deadline = time.monotonic() + 2.0
-    leaked = [t for t in threading.enumerate() if t not in before]
-    for thread in leaked:
-        thread.join(max(0.0, deadline - time.monotonic()))
-    alive = [t.name for t in leaked if t.is_alive()]
-    if alive:
-        pytest.fail(f"the test leaked threads: {alive}")
+def _every_test_checked_for_thread_leaks(no_thread_leaks: None) -> None:
+    """Every queue test starts a worker: each must stop it (the shared no_thread_leaks)."""
 
 
 def _make_request(prompt: str = "dusty funk drums", **changes: object) -> GenerationRequest:

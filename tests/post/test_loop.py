@@ -97,8 +97,10 @@ def test_too_little_audio_and_bad_arguments_are_refused():
         make_loop(audio, RATE, 0)
     with pytest.raises(ValueError, match="crossfade_s must be a number of seconds >= 0"):
         make_loop(audio, RATE, RATE // 2, crossfade_s=-0.1)
-    with pytest.raises(ValueError, match=r"\(channels, samples\)"):
-        make_loop(np.zeros(RATE, np.float32), RATE, RATE // 2)
+    with pytest.raises(ValueError, match=r"\(channels, samples\).*squeeze the batch axis"):
+        make_loop(np.zeros((1, 2, RATE), np.float32), RATE, RATE // 2)
+    # Mono given as a plain 1-D array is taken as one channel, as in every post stage.
+    assert make_loop(np.zeros(RATE, np.float32), RATE, RATE // 2).shape == (1, RATE // 2)
 
 
 def test_discontinuity_metric_reads_a_continuous_wrap_low_and_a_step_high():

@@ -225,8 +225,8 @@ def test_silence_and_too_short_audio_are_left_alone():
 
 
 def test_bad_input_is_refused_with_the_fix_in_the_message():
-    with pytest.raises(ValueError, match=r"\(channels, samples\).*audio\[np.newaxis, :\]"):
-        fit_tempo(np.zeros(RATE, np.float32), RATE, bpm=120, meter="4/4", bars=1)
+    with pytest.raises(ValueError, match=r"\(channels, samples\).*squeeze the batch axis"):
+        fit_tempo(np.zeros((1, 1, RATE), np.float32), RATE, bpm=120, meter="4/4", bars=1)
     with pytest.raises(ValueError, match="NaN"):
         fit_tempo(np.full((1, RATE), np.nan, np.float32), RATE, bpm=120, meter="4/4", bars=1)
     with pytest.raises(ValueError, match="bpm"):
