@@ -239,7 +239,14 @@ def _config(args: argparse.Namespace) -> int:
 def _tiny_model(args: argparse.Namespace) -> int:
     from bridge.engine.tiny_model import build_tiny_model
 
-    path = build_tiny_model(Path(args.dir), melody=args.melody, seed=args.seed)
+    target = Path(args.dir)
+    if (target / "config.json").is_file():
+        # Re-running the README's first command must work: keep the model already there.
+        print(target)
+        print(f"note: {target} already holds a model; kept it (delete the folder to rebuild)",
+              file=sys.stderr)
+        return 0
+    path = build_tiny_model(target, melody=args.melody, seed=args.seed)
     print(path)
     print("note: random weights; it makes noise, not music (for tests and offline demos)",
           file=sys.stderr)

@@ -120,3 +120,14 @@ def test_invalid_config_is_refused_with_key_and_value(tmp_path, tiny_model_dir):
                  "--prompt", "x", "--bpm", "120", "--bars", "1")
     assert result.returncode != 0
     assert "[generation] cfg = 40 is invalid" in result.stderr
+
+
+def test_tiny_model_twice_keeps_the_first(tmp_path):
+    # README's first command must still work when a user runs it a second time.
+    target = tmp_path / "tiny"
+    assert run("tiny-model", str(target)).returncode == 0
+    weights = target / "model.safetensors"
+    before = weights.stat().st_mtime_ns
+    again = run("tiny-model", str(target))
+    assert again.returncode == 0 and "kept it" in again.stderr
+    assert weights.stat().st_mtime_ns == before
