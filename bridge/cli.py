@@ -23,7 +23,8 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="PATH", help="config file (default: the per-user one)")
     p.add_argument("--model", help="hub id or local directory (default: config [model] name)")
     p.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), help="compute device")
-    p.add_argument("--engine", choices=("transformers", "fast"), help="decoding engine")
+    p.add_argument("--engine", choices=("auto", "transformers", "fast"),
+                   help="decoding engine (default: config [model] engine, auto)")
     p.add_argument("--out", metavar="DIR",
                    help="clip folder itself (default: MusicGen/ in the config's project_dir)")
     p.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"))

@@ -137,8 +137,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Hugging Face hub id or a local directory saved with save_pretrained"),
     Setting("model", "device", "auto", _choice("auto", "cuda", "mps", "cpu"),
             "auto: cuda, then mps, then cpu"),
-    Setting("model", "engine", "transformers", _choice("transformers", "fast"),
-            "transformers: the reference generate(); fast: the project's own decode loop"),
+    Setting("model", "engine", "auto", _choice("auto", "transformers", "fast"),
+            "fast: the project's own decode loop (same output, faster); transformers: the "
+            "reference generate(); auto: fast on the CPU, transformers on GPUs until measured"),
     Setting("model", "cpu_int8", False, _bool,
             "fast engine on CPU: weight-only int8 decoder linears (about 2x faster per step)"),
     Setting("generation", "prompt", "", _str, "default prompt text"),

@@ -131,3 +131,16 @@ def test_tiny_model_twice_keeps_the_first(tmp_path):
     again = run("tiny-model", str(target))
     assert again.returncode == 0 and "kept it" in again.stderr
     assert weights.stat().st_mtime_ns == before
+
+
+def test_engine_auto_takes_the_fast_engine_on_the_cpu_and_the_reference_on_request(
+        tiny_model_dir):
+    from bridge import config as config_mod
+    from bridge.engine.loader import load_engine
+
+    base = config_mod.defaults().with_overrides({("model", "name"): str(tiny_model_dir),
+                                                 ("model", "device"): "cpu"})
+    assert base.model.engine == "auto"
+    assert load_engine(base).name == "fast"
+    reference = base.with_overrides({("model", "engine"): "transformers"})
+    assert load_engine(reference).name == "transformers"
