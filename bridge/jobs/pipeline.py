@@ -99,7 +99,7 @@ def prepare_conditioning(request: GenerationRequest, engine: Engine,
                          config: Config | None = None) -> conditioning.Conditioning:
     """Load and check the request's audio prompt and melody, planned for its clip
     (raises AudioInputError, a ValueError, naming the file and the fix)."""
-    clip_s = check_duration(request, engine)
+    clip_s = check_duration(request, engine, config.fit.max_seconds if config else None)
     seconds = generation_seconds(request, engine, clip_s,
                                  tempo_lock=use_tempo_lock(request, config))
     return conditioning.prepare(request, engine, clip_s=clip_s, gen_s=seconds)
