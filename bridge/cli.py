@@ -50,6 +50,18 @@ def _build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, help="-1: random")
     gen.add_argument("--quality", help='quality words or preset ("hi-fi", "lo-fi", "none")')
     gen.add_argument("--negative", dest="negative_prompt", help="negative prompt")
+    gen.add_argument("--audio-prompt", dest="audio_prompt", metavar="FILE",
+                     help="continue this audio file (wav, flac, aiff, mp3)")
+    gen.add_argument("--prompt-seconds", dest="prompt_seconds", type=float,
+                     help="how many of the audio prompt's last seconds to use (default 8)")
+    gen.add_argument("--keep-prompt", dest="keep_prompt", action="store_true", default=None,
+                     help="write the audio prompt plus the new material")
+    gen.add_argument("--melody", dest="melody_audio", metavar="FILE",
+                     help="follow this audio's melody (needs a melody checkpoint)")
+    gen.add_argument("--loop", action="store_true", default=None,
+                     help="make the clip loop seamlessly")
+    gen.add_argument("--no-tempo-lock", dest="tempo_lock", action="store_false", default=None,
+                     help="leave the generated timing alone")
     gen.add_argument("--position", dest="position_s", type=float,
                      help="where the clip belongs in the project (seconds), for the sidecar")
     gen.add_argument("--format", choices=("wav", "flac"))
@@ -132,8 +144,13 @@ def _generate(args: argparse.Namespace) -> int:
     _setup_logging("WARNING" if config.log.level == "INFO" else config.log.level)
     changes = {name: getattr(args, name) for name in
                ("prompt", "bpm", "meter", "bars", "key", *PARAMS, "seed", "quality",
-                "negative_prompt", "position_s")
+                "negative_prompt", "position_s", "audio_prompt", "prompt_seconds",
+                "keep_prompt", "melody_audio", "loop", "tempo_lock")
                if getattr(args, name) is not None}
+    for name in ("audio_prompt", "melody_audio"):
+        if changes.get(name):
+            # The daemon may run elsewhere later (journal): keep the path absolute.
+            changes[name] = str(Path(changes[name]).expanduser().resolve())
     # Validate before loading the model: a typo in --bpm should not wait for the weights.
     request = default_request(config).with_changes(**changes)
     engine = load_engine(config)

@@ -144,3 +144,31 @@ def test_engine_auto_takes_the_fast_engine_on_the_cpu_and_the_reference_on_reque
     assert load_engine(base).name == "fast"
     reference = base.with_overrides({("model", "engine"): "transformers"})
     assert load_engine(reference).name == "transformers"
+
+
+def test_generate_continues_an_audio_file(tiny_model_dir, tmp_path, no_user_config, capsys,
+                                          monkeypatch):
+    import numpy as np
+
+    monkeypatch.chdir(tmp_path)
+    t = np.arange(3 * 32000) / 32000
+    sf.write(tmp_path / "take.wav", (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32),
+             32000)
+    status = main(["generate", "--model", str(tiny_model_dir), "--prompt", "more of this",
+                   "--bpm", "120", "--bars", "1", "--seed", "3", "--audio-prompt", "take.wav",
+                   "--prompt-seconds", "2", "--out", str(tmp_path / "clips"), "--no-progress"])
+    assert status == 0, capsys.readouterr().err
+    (path,) = capsys.readouterr().out.split()
+    assert sf.info(path).frames == clip_samples(1, 120, Meter(4, 4), 48000)
+    sidecar = json.loads(Path(path).with_suffix(".json").read_text())
+    assert sidecar["audio_prompt"] == str(tmp_path / "take.wav")  # made absolute
+    assert sidecar["prompt_end_s"] - sidecar["prompt_start_s"] == pytest.approx(2.0)
+
+
+def test_a_melody_request_on_a_plain_model_is_refused(tiny_model_dir, tmp_path, no_user_config,
+                                                      capsys):
+    status = main(["generate", "--model", str(tiny_model_dir), "--prompt", "x", "--bpm", "120",
+                   "--bars", "1", "--melody", str(tmp_path / "tune.wav"),
+                   "--out", str(tmp_path / "clips")])
+    assert status != 0
+    assert "facebook/musicgen-melody" in capsys.readouterr().err
