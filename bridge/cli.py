@@ -232,6 +232,8 @@ def _serve(args: argparse.Namespace) -> int:
         shutdown.set()
 
     signal.signal(signal.SIGTERM, on_signal)
+    log.info("warming the model up before serving")
+    daemon.warm_up()
     daemon.start()
     try:
         # Wake often: on Windows an Event wait does not let Ctrl-C through.

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import Protocol
 
 from bridge.config import Config
-from bridge.engine.base import CONTINUATION, MELODY, NEGATIVE_PROMPT, Engine
+from bridge.engine.base import CONTINUATION, MELODY, NEGATIVE_PROMPT, Engine, GenerationSpec
 from bridge.feedback.bus import EventBus
 from bridge.feedback.events import ErrorReport
 from bridge.jobs.pipeline import Pipeline, check_duration, prepare_conditioning
@@ -114,6 +115,17 @@ class Daemon:
         for warning in warnings:  # to /musicgen/error at the feedback targets; the job runs
             self.bus.publish(ErrorReport(f"job {job_id}", f"warning: {warning}"))
         return job_id
+
+    def warm_up(self) -> float:
+        """Run one tiny generation so the first clip does not pay for lazy weight loading and
+        first-call set-up (~16 s for musicgen-small on a CPU). Returns the seconds it took."""
+        started = time.perf_counter()
+        spec = GenerationSpec(text="warm-up", seconds=0.1, top_k=250, top_p=0.0,
+                              temperature=1.0, cfg=3.0, seed=0)
+        self.engine.generate(spec, lambda fraction: None, threading.Event())
+        took = time.perf_counter() - started
+        log.info("model warm in %.1f s", took)
+        return took
 
     def add_service(self, service: Service | None) -> None:
         if service is not None:

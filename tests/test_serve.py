@@ -98,3 +98,6 @@ def test_serve_generates_over_osc_and_stops_cleanly_on_sigterm(served):
     output, _ = process.communicate(timeout=30)
     assert process.returncode == 0, output
     assert "musicgen-bridge stopped" in output
+    # The model was warmed before serving (the warm-up writes no clip: only the one asked for).
+    assert output.index("model warm in") < output.index("musicgen-bridge serving")
+    assert len(list(clips.glob("*.wav"))) == 1
