@@ -7,6 +7,7 @@ from typing import Any
 
 from bridge import config as config_mod
 from bridge.daemon import Daemon
+from bridge.engine.base import GeneratedAudio
 
 
 def make_config(tmp_path: Path, overrides: dict[str, dict[str, Any]] | None = None
@@ -32,3 +33,18 @@ def make_daemon(tmp_path: Path, engine: Any,
                 overrides: dict[str, dict[str, Any]] | None = None) -> Daemon:
     """A Daemon (not started) writing clips into tmp_path/project/MusicGen."""
     return Daemon(make_config(tmp_path, overrides), engine)
+
+
+class OneWindowEngine:
+    """A stand-in for an engine that cannot continue from codes (no decode_codes): only its
+    attributes are read, so windowing decisions can be tested without a second real engine."""
+
+    name = "fast"
+    model_id = "tiny"
+    sample_rate = 32_000
+    frame_rate = 50.0
+    max_seconds = 30.0
+    capabilities = frozenset({"continuation"})
+
+    def generate(self, spec, progress, cancel) -> GeneratedAudio:
+        raise AssertionError("not called")

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from bridge.engine.base import Cancelled, EngineError, GeneratedAudio, GenerationSpec
+from bridge.engine.base import Cancelled, EngineError, GenerationSpec
 from bridge.engine.windows import Window, WindowedEngine, can_window, plan_windows
+from tests.support import OneWindowEngine
 
 HOP = 640  # samples per codec frame at 32 kHz / 50 Hz
 SPEC = GenerationSpec(text="dusty funk drums", seconds=2.2, top_k=250, top_p=0.0,
@@ -187,26 +188,11 @@ def test_conditioning_on_audio_is_refused_across_windows(tiny_engine):
         windowed(tiny_engine).generate(melody, quiet, threading.Event())
 
 
-class _OneWindowEngine:
-    """A stand-in for an engine that has not adopted prefix codes (no decode_codes): only
-    its attributes are read."""
-
-    name = "fast"
-    model_id = "tiny"
-    sample_rate = 32_000
-    frame_rate = 50.0
-    max_seconds = 30.0
-    capabilities = frozenset({"continuation"})
-
-    def generate(self, spec, progress, cancel) -> GeneratedAudio:
-        raise AssertionError("not called")
-
-
 def test_only_engines_that_keep_the_contract_are_windowed(tiny_engine):
     assert can_window(tiny_engine)
-    assert not can_window(_OneWindowEngine())
+    assert not can_window(OneWindowEngine())
     with pytest.raises(EngineError, match="cannot generate past its 30 s window"):
-        WindowedEngine(_OneWindowEngine())
+        WindowedEngine(OneWindowEngine())
     with pytest.raises(ValueError, match="context_s must be more than 0 and less than"):
         WindowedEngine(tiny_engine, window_s=1.0, context_s=1.0)
     with pytest.raises(ValueError, match=r"window_s must be in \(0, 30\]"):

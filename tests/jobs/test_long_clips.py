@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from bridge.engine.base import EngineError, GeneratedAudio
+from bridge.engine.base import EngineError
 from bridge.jobs.pipeline import Pipeline, check_duration, generation_seconds
 from bridge.jobs.queue import JobContext
 from bridge.musical_time import Meter, clip_samples
 from bridge.request import GenerationRequest
-from tests.support import make_config, make_daemon
+from tests.support import OneWindowEngine, make_config, make_daemon
 
 TOO_LONG = ("61 bars at 120 BPM in 4/4 is 122.0 s, longer than the longest clip allowed "
             "(120 s); ask for fewer bars, or raise max_seconds under [fit] in the config file")
@@ -63,26 +63,12 @@ def test_clips_past_the_window_are_accepted_up_to_the_configured_maximum(tiny_en
         check_duration(request(8), tiny_engine, 10.0)
 
 
-class _OneWindowEngine:
-    """A stand-in for an engine that cannot continue from codes yet: only attributes read."""
-
-    name = "fast"
-    model_id = "tiny"
-    sample_rate = 32_000
-    frame_rate = 50.0
-    max_seconds = 30.0
-    capabilities = frozenset({"continuation"})
-
-    def generate(self, spec, progress, cancel) -> GeneratedAudio:
-        raise AssertionError("not called")
-
-
 def test_what_cannot_be_made_in_windows_must_fit_one(tiny_engine):
     with pytest.raises(EngineError, match=r"16 bars at 120 BPM in 4/4 is 32\.0 s, longer than "
                                           r"the 30 s tiny can generate at once, and the fast "
                                           r"engine cannot continue past its window"):
-        check_duration(request(16), _OneWindowEngine())
-    assert check_duration(request(15), _OneWindowEngine()) == 30.0
+        check_duration(request(16), OneWindowEngine())
+    assert check_duration(request(15), OneWindowEngine()) == 30.0
     with pytest.raises(EngineError, match="an audio prompt is continued within one window"):
         check_duration(request(16, audio_prompt="take.wav"), tiny_engine)
     with pytest.raises(EngineError, match="a melody conditions one window"):
