@@ -48,11 +48,11 @@ def _daemon(conn: Connection, workdir: str, feedback_port: int) -> None:
     import logging
 
     from bridge import config as config_mod
-    from bridge.control.midi import create as create_midi
-    from bridge.control.osc.server import create as create_osc
     from bridge.daemon import Daemon
     from bridge.engine.tiny_model import build_tiny_model
     from bridge.engine.transformers_engine import load_engine
+    from bridge.midi.service import create as create_midi
+    from bridge.osc.server import create as create_osc
     from bridge.session.state import StateChanged
 
     logging.basicConfig(level=logging.ERROR)
@@ -120,8 +120,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import rtmidi
 
-    from bridge.control.midi.mapping import Binding
-    from bridge.control.midi.ports import VIRTUAL_NAME
+    from bridge.midi.mapping import Binding
+    from bridge.midi.ports import VIRTUAL_NAME
 
     binding = Binding("cfg", CFG_CC, takeover=False)
     server = _start_jack(args.period)

@@ -48,10 +48,10 @@ def _daemon(conn: Connection, workdir: str) -> None:
     import logging
 
     from bridge import config as config_mod
-    from bridge.control.osc.server import create
     from bridge.daemon import Daemon
     from bridge.engine.tiny_model import build_tiny_model
     from bridge.engine.transformers_engine import load_engine
+    from bridge.osc.server import create
     from bridge.session.state import StateChanged
 
     logging.basicConfig(level=logging.ERROR)
@@ -66,7 +66,7 @@ def _daemon(conn: Connection, workdir: str) -> None:
     applied: list[int] = []
     daemon.bus.subscribe(lambda e: applied.append(time.perf_counter_ns())
                          if isinstance(e, StateChanged) and e.name == "cfg" else None)
-    service = create(daemon)
+    service = create(daemon, daemon.config.osc)
     assert service is not None
     service.start()  # the OSC service only: jobs are queued, never run
     daemon.state.set("prompt", "benchmark")

@@ -14,6 +14,7 @@ from typing import Any
 
 from bridge import __version__
 from bridge import config as config_mod
+from bridge.midi_cli import add_midi_parser
 from bridge.params import PARAMS
 
 log = logging.getLogger("bridge")
@@ -95,12 +96,7 @@ def _build_parser() -> argparse.ArgumentParser:
     tiny.add_argument("--melody", action="store_true", help="a melody-conditioned variant")
     tiny.add_argument("--seed", type=int, default=0, help="weight seed")
 
-    try:
-        from bridge.control.midi.cli import add_midi_parser
-    except ImportError:  # the MIDI stack is optional at import time only while it is built
-        pass
-    else:
-        add_midi_parser(sub)
+    add_midi_parser(sub)
     return parser
 
 
@@ -136,9 +132,9 @@ def _out_dir(args: argparse.Namespace, config: config_mod.Config) -> Path:
 
 
 def _generate(args: argparse.Namespace) -> int:
+    from bridge import events
     from bridge.daemon import Daemon, default_request
     from bridge.engine.loader import load_engine
-    from bridge.jobs import events
 
     config = _load_config(args)
     _setup_logging("WARNING" if config.log.level == "INFO" else config.log.level)

@@ -18,8 +18,8 @@ from typing import Any
 import platformdirs
 import tomlkit
 
-from bridge.control.midi.mapping import check_mappings
-from bridge.control.midi.triggers import check_notes, check_presets
+from bridge.midi.mapping import check_mappings
+from bridge.midi.triggers import check_notes, check_presets
 from bridge.musical_time import Meter, check_bars, check_bpm, normalize_key
 from bridge.params import PARAMS, check_seed
 from bridge.prompt import DEFAULT_QUALITY, DEFAULT_TEMPLATE, check_template

@@ -1,7 +1,8 @@
 """The daemon: owns the session state, the event bus, the job queue and the input services.
 
 Inputs (OSC, MIDI, inbox) are services with ``start()``/``stop()`` made by their module's
-``create(daemon)``; they change ``daemon.state`` and call ``daemon.submit``. Outputs subscribe
+``create(daemon, section)``; they see the daemon only as ``bridge.session.control.Control``:
+they change ``daemon.state``, offer tempi to ``daemon.tempo`` and call ``daemon.submit``. Outputs subscribe
 to ``daemon.bus`` (StateChanged and JobEvent).
 """
 
@@ -15,13 +16,16 @@ from typing import Protocol
 
 from bridge.config import Config
 from bridge.engine.base import CONTINUATION, MELODY, NEGATIVE_PROMPT, Engine, GenerationSpec
-from bridge.feedback.bus import EventBus
-from bridge.feedback.events import ErrorReport
+from bridge.events import ErrorReport, EventBus, JobInfo
 from bridge.jobs.pipeline import Pipeline, check_duration, prepare_conditioning
 from bridge.jobs.queue import JobQueue
+from bridge.midi.learn import check_learnable
 from bridge.musical_time import Meter
+from bridge.post import tempo_fit
 from bridge.request import GenerationRequest
+from bridge.session.control import LearnerFn
 from bridge.session.state import SessionState
+from bridge.session.tempo_source import TempoArbiter
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +78,6 @@ def check_supported(request: GenerationRequest, engine: Engine, *,
 
 
 def _warm_up_tempo_fit() -> None:
-    from bridge.post import tempo_fit
-
     try:
         tempo_fit.warm_up()
     except Exception:
@@ -90,6 +92,7 @@ class Daemon:
         self.out_dir = Path(out_dir) if out_dir is not None else config.output_dir
         self.bus = EventBus()
         self.state = SessionState(default_request(config), publish=self.bus.publish)
+        self.tempo = TempoArbiter(self.state, config.midi.tempo_source)
         self.pipeline = Pipeline(config, engine, self.out_dir)
         self.queue = JobQueue(self.pipeline.run, self.bus.publish,
                               max_pending=config.queue.max_pending,
@@ -98,6 +101,7 @@ class Daemon:
         self._stopped = threading.Event()
         # (job id, request) of the latest accepted submission: what /musicgen/vary re-runs.
         self.last_submitted: tuple[int, GenerationRequest] | None = None
+        self._learner: LearnerFn | None = None
 
     def default_request(self) -> GenerationRequest:
         return default_request(self.config)
@@ -115,6 +119,23 @@ class Daemon:
         for warning in warnings:  # to /musicgen/error at the feedback targets; the job runs
             self.bus.publish(ErrorReport(f"job {job_id}", f"warning: {warning}"))
         return job_id
+
+    def cancel(self, job_id: int | None = None) -> bool:
+        return self.queue.cancel(job_id)
+
+    def jobs(self) -> list[JobInfo]:
+        return self.queue.jobs()
+
+    def register_learner(self, learner: LearnerFn | None) -> None:
+        self._learner = learner
+
+    def start_learn(self, param: str) -> None:
+        learner = self._learner
+        if learner is None:
+            check_learnable(param)  # a wrong parameter is the first thing to fix
+            raise ValueError("MIDI learn needs MIDI input, which is off: set [midi] enabled = "
+                             "true (if it is, the log says why MIDI could not start)")
+        learner(param)
 
     def warm_up(self) -> float:
         """Run one tiny generation so the first clip does not pay for lazy weight loading and

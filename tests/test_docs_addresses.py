@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.control.osc_addresses import BY_ADDRESS
+from bridge.osc.addresses import BY_ADDRESS
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = sorted([ROOT / "README.md", *ROOT.glob("docs/*.md"), *ROOT.glob("reaper_scripts/*.lua"),

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 
-from bridge import request_docs
 from bridge.params import PARAMS
 from bridge.request import REQUEST_FIELDS, GenerationRequest
 from tests.reaper.reaper_support import find_lua
+from tools import request_docs
 
 
 def test_generated_files_match_the_schema():
-    assert request_docs.stale() == [], "run python -m bridge.request_docs --write"
+    assert request_docs.stale() == [], "run python -m tools.request_docs --write"
 
 
 def test_docs_name_every_field_and_the_example_is_a_valid_request():

@@ -12,15 +12,16 @@ from pathlib import Path
 from bridge.config import SETTINGS, Config
 from bridge.engine.base import Engine, EngineError, GenerationSpec
 from bridge.engine.windows import WindowedEngine, can_window
+from bridge.events import ClipInfo
 from bridge.jobs import conditioning
-from bridge.jobs.events import ClipInfo
 from bridge.jobs.queue import JobContext
 from bridge.musical_time import clip_samples, clip_seconds
+from bridge.output.settings import OutputSettings
 from bridge.output.sidecar import build_sidecar
 from bridge.output.writer import ClipWriter
 from bridge.params import SEED_MAX
 from bridge.post import tempo_fit
-from bridge.post.finishing import Grid, OutputSettings, finish_to_grid
+from bridge.post.finishing import Grid, finish_to_grid
 from bridge.post.loop import DEFAULT_CROSSFADE_S
 from bridge.prompt import build_prompt
 from bridge.request import GenerationRequest

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bridge.engine.base import Cancelled
-from bridge.jobs.events import (
+from bridge.events import (
     CANCELLED,
     DONE,
     FAILED,

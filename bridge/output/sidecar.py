@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
-from bridge.post.finishing import OutputSettings
+from bridge.output.settings import OutputSettings
 from bridge.request import GenerationRequest
 
 

@@ -35,8 +35,8 @@ import soundfile
 
 from bridge.files import fsync_directory
 from bridge.musical_time import format_bpm
+from bridge.output.settings import OutputSettings
 from bridge.output.sidecar import validate_sidecar
-from bridge.post.finishing import OutputSettings
 
 log = logging.getLogger(__name__)
 

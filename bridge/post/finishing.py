@@ -11,23 +11,21 @@ from __future__ import annotations
 import logging
 import math
 import numbers
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import pedalboard
 import pyloudnorm
 import soxr
 
-from bridge.config import SETTINGS
 from bridge.musical_time import Meter
+from bridge.output.settings import OutputSettings
 from bridge.post.arrays import as_audio, check_rate
 from bridge.post.loop import DEFAULT_CROSSFADE_S, make_loop
 from bridge.post.tempo_fit import TempoFit, fit_tempo
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("wav", "flac")
 # BS.1770 gates 400 ms blocks; shorter clips are measured as one ungated block instead.
 MIN_GATED_SECONDS = 0.4
 # Lifting a whisper to -14 LUFS only amplifies hiss: never add more gain than this.
@@ -48,41 +46,6 @@ KNEE_BELOW_CEILING_DB = 4.0
 # True-peak meters disagree by up to about 0.1 dB on material with energy near Nyquist (a
 # clipped transient): their interpolation filters differ. Stay under the ceiling on all of them.
 METER_MARGIN_DB = 0.1
-
-
-@dataclass(frozen=True)
-class OutputSettings:
-    """What the clip file looks like; validated with the same checks as ``[output]``."""
-
-    format: str = "wav"
-    sample_rate: int = 48000
-    channels: int = 2
-    bit_depth: int = 24
-    lufs: float = -14.0
-    true_peak_db: float = -1.0
-    fade_ms: float = 4.0
-
-    def __post_init__(self) -> None:
-        for spec in fields(self):
-            value = getattr(self, spec.name)
-            try:
-                checked = _OUTPUT_CHECKS[spec.name](value)
-            except ValueError as err:
-                raise ValueError(
-                    f"output {spec.name} = {value!r} is invalid: {err}; fix [output] "
-                    f"{spec.name} in the config or the matching command-line option"
-                ) from None
-            object.__setattr__(self, spec.name, checked)
-
-    @classmethod
-    def from_config(cls, config: Any) -> OutputSettings:
-        """Read ``config.output`` (a loaded ``bridge.config.Config``)."""
-        section = config.output
-        return cls(**{spec.name: getattr(section, spec.name) for spec in fields(cls)})
-
-
-# One source of truth for the ranges: the [output] settings table in bridge.config.
-_OUTPUT_CHECKS = {s.key: s.check for s in SETTINGS if s.section == "output"}
 
 
 def _is_number(value: object) -> bool:

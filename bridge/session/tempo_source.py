@@ -7,8 +7,8 @@
   is silent: OSC and manual until they first set a tempo this session, the clock while no
   ticks arrived for ``CLOCK_TIMEOUT_S`` (a stopped clock gives the tempo back).
 
-Every input that sets "bpm" goes through ``offer_tempo(daemon, bpm, source)`` instead of
-``state.set`` so the rule lives in one place. Sources are the ``StateChanged.source`` strings;
+Every input that sets "bpm" goes through the daemon's one arbiter (``daemon.tempo.offer(bpm,
+source)``) instead of ``state.set`` so the rule lives in one place. Sources are the ``StateChanged.source`` strings;
 ``SOURCE_CLASSES`` says which class each belongs to.
 """
 
@@ -17,9 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import weakref
 from collections.abc import Callable
-from typing import Any
 
 from bridge.session.state import SessionState
 
@@ -97,26 +95,3 @@ def source_class(source: str) -> str:
     except KeyError:
         raise ValueError(f"unknown tempo source {source!r} (known: "
                          f"{', '.join(SOURCE_CLASSES)})") from None
-
-
-_arbiters: weakref.WeakKeyDictionary[SessionState, TempoArbiter] = weakref.WeakKeyDictionary()
-_arbiters_lock = threading.Lock()
-
-
-def arbiter_for(daemon: Any) -> TempoArbiter:
-    """The daemon's one arbiter (made on first use, policy from ``[midi] tempo_source``)."""
-    with _arbiters_lock:
-        arbiter = _arbiters.get(daemon.state)
-        if arbiter is None:
-            arbiter = TempoArbiter(daemon.state, daemon.config.midi.tempo_source)
-            _arbiters[daemon.state] = arbiter
-        return arbiter
-
-
-def offer_tempo(daemon: Any, bpm: object, source: str) -> float | None:
-    """Set the daemon's tempo from ``source`` if the tempo_source rule lets it win.
-
-    Returns the applied BPM, or None when another source wins; raises ValueError for a tempo
-    outside 20..400 or an unknown source.
-    """
-    return arbiter_for(daemon).offer(bpm, source)

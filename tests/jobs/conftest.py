@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bridge.engine.base import Cancelled
-from bridge.jobs.events import ClipInfo, JobEvent
+from bridge.events import ClipInfo, JobEvent
 from bridge.jobs.queue import JobContext, JobQueue
 from bridge.request import GenerationRequest
 

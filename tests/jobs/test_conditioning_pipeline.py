@@ -20,9 +20,8 @@ import soundfile as sf
 from bridge.daemon import check_supported
 from bridge.engine.tiny_model import build_tiny_model
 from bridge.engine.transformers_engine import load_engine
-from bridge.feedback.events import ErrorReport
+from bridge.events import DONE, FAILED, ErrorReport, JobEvent
 from bridge.jobs.conditioning import AudioInputError
-from bridge.jobs.events import DONE, FAILED, JobEvent
 from bridge.jobs.pipeline import Pipeline, prepare_conditioning
 from bridge.jobs.queue import JobContext
 from bridge.musical_time import Meter, clip_samples

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.jobs.events import DONE, FAILED, QUEUED, JobState
+from bridge.events import DONE, FAILED, QUEUED, JobState
 from bridge.jobs.journal import Journal
 from bridge.jobs.queue import MAX_ATTEMPTS
 

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from bridge.engine.base import EngineError
-from bridge.jobs.events import (
+from bridge.events import (
     CANCELLED,
     DONE,
     FAILED,

@@ -1,7 +1,7 @@
 "use strict";
 // Drives the device through everything a user can do and prints, as JSON, every OSC message it
 // sent (with the OSC type each argument would get) and how it took each kind of feedback.
-// tests/max/test_max_osc.py checks the result against bridge.control.osc_addresses.
+// tests/max/test_max_osc.py checks the result against bridge.osc.addresses.
 //
 // usage: node tests/max/osc_trace.js '{"/musicgen/clip": "isff", ...}'
 //   the argument maps each feedback address to its type tags (from the package's table); a

@@ -8,12 +8,12 @@ import json
 
 import pytest
 
-from bridge import max_device
 from bridge.params import PARAMS
+from tools import max_device
 
 
 def test_the_patcher_on_disk_matches_the_package():
-    # Stale after a parameter change? Run: python -m bridge.max_device --write
+    # Stale after a parameter change? Run: python -m tools.max_device --write
     assert max_device.PATCH.read_text(encoding="utf-8") == max_device.synced_text()
 
 

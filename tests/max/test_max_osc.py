@@ -11,7 +11,7 @@ import json
 import pytest
 
 from bridge import config
-from bridge.control.osc_addresses import ADDRESSES, BY_ADDRESS, KNOB_PARAMS, PREFIX
+from bridge.osc.addresses import ADDRESSES, BY_ADDRESS, KNOB_PARAMS, PREFIX
 from tests.max.maxpat import HERE, run_node
 
 # Feedback the device must act on (the rest, setting echoes and pong, it may drop).
@@ -40,7 +40,7 @@ def test_every_message_sent_is_an_input_address_with_matching_arguments(trace):
     assert trace["sent"]
     for message in trace["sent"]:
         address = message["address"]
-        assert address in BY_ADDRESS, f"{address} is not in bridge.control.osc_addresses"
+        assert address in BY_ADDRESS, f"{address} is not in bridge.osc.addresses"
         spec = BY_ADDRESS[address]
         assert spec.direction == "in", f"{address} is feedback the daemon sends, not an input"
         required = [a for a in spec.args if not a.optional]

@@ -8,8 +8,8 @@ from collections import Counter
 import pytest
 
 from bridge import config
-from bridge.control.osc_addresses import BY_ADDRESS
 from bridge.musical_time import MAX_BARS
+from bridge.osc.addresses import BY_ADDRESS
 from bridge.params import KNOB_PARAMS, PARAMS, SEED_MAX, SEED_RANDOM
 from tests.max.maxpat import (
     JS,

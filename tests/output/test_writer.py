@@ -24,6 +24,7 @@ import pytest
 import soundfile
 
 from bridge.output import writer as writer_mod
+from bridge.output.settings import OutputSettings
 from bridge.output.sidecar import (
     OPTIONAL_SIDECAR_FIELDS,
     SIDECAR_FIELDS,
@@ -40,7 +41,6 @@ from bridge.output.writer import (
     is_temp_name,
     slugify,
 )
-from bridge.post.finishing import OutputSettings
 from bridge.request import GenerationRequest
 
 CREATED = datetime(2026, 11, 24, 15, 30, 12, 123456, tzinfo=timezone.utc)

@@ -16,9 +16,9 @@ from scipy.signal.windows import kaiser
 
 from bridge import config as config_mod
 from bridge.musical_time import Meter, clip_samples, clip_seconds
+from bridge.output.settings import OutputSettings
 from bridge.post import finishing
 from bridge.post.finishing import (
-    OutputSettings,
     fade,
     finish,
     fit_length,

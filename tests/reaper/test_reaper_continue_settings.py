@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bridge.control.inbox import parse_request
+from bridge.inbox.folder import parse_request
 from bridge.request import REQUEST_FIELD_NAMES, GenerationRequest
 from tests.reaper.reaper_support import CONTINUE, SETTINGS, lua_eval, project
 

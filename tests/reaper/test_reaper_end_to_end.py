@@ -9,8 +9,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from bridge.control.inbox import Inbox, request_folder
-from bridge.jobs.events import DONE, FAILED
+from bridge.events import DONE, FAILED
+from bridge.inbox.folder import Inbox, request_folder
 from tests.reaper.reaper_support import GENERATE, IMPORTER, musicgen_items, project
 from tests.support import make_daemon
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.control.inbox import parse_request
+from bridge.inbox.folder import parse_request
 from bridge.request import GenerationRequest
 from tests.reaper.reaper_support import GENERATE, project
 

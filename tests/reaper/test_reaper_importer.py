@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from bridge.musical_time import Meter, clip_samples
+from bridge.output.settings import OutputSettings
 from bridge.output.sidecar import SIDECAR_FIELD_NAMES, build_sidecar
 from bridge.output.writer import ClipWriter
-from bridge.post.finishing import OutputSettings
 from bridge.request import GenerationRequest
 from tests.reaper.reaper_support import IMPORTER, lua_eval, musicgen_items, project
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge import reaper_pack
 from tests.reaper.reaper_support import HERE, SCRIPTS, find_luac
+from tools import reaper_pack
 
 LUA_FILES = sorted(SCRIPTS.glob("*.lua"))
 ACTIONS = [p for p in LUA_FILES if p.name.startswith("MusicGen - ")]
@@ -66,7 +66,7 @@ def test_the_package_provides_every_script_and_only_existing_files():
 
 def test_index_xml_is_up_to_date_and_well_formed():
     text = (SCRIPTS / "index.xml").read_text(encoding="utf-8")
-    assert text == reaper_pack.render_index(), "run python -m bridge.reaper_pack --write"
+    assert text == reaper_pack.render_index(), "run python -m tools.reaper_pack --write"
     root = ET.fromstring(text)
     sources = root.findall(".//source")
     assert {s.get("file") for s in sources} == {p.name for p in LUA_FILES}

@@ -1,0 +1,77 @@
+"""Conditioning over OSC: continue an audio file, vary the last request.
+
+``/musicgen/continue s`` snapshots the session state with the file as its audio prompt
+(``prompt_seconds``, ``keep_prompt`` and the rest as the state has them) and queues it; the
+daemon checks the file before queueing, so a missing, unreadable, empty, too short or silent
+file is answered on /musicgen/error at once. ``/musicgen/vary [i]`` queues the last request
+again (the sender's own newest job, else the daemon's last submitted request) with a random
+seed, ``count`` variations in one batched call (default: as many as that request had) and
+``parent_job`` pointing at it, so the sidecars link each variation to its parent. /musicgen/negative is a plain setting (settings handlers).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bridge.osc.addresses import PREFIX
+from bridge.osc.dispatch import Call, Dispatcher
+from bridge.osc.feedback import OscFeedback
+from bridge.params import PARAMS
+from bridge.request import GenerationRequest
+
+if TYPE_CHECKING:
+    from bridge.session.control import Control
+
+CONTINUE = f"{PREFIX}/continue"
+VARY = f"{PREFIX}/vary"
+
+
+def _continue(daemon: Control, feedback: OscFeedback, call: Call) -> None:
+    text = str(call.args[0]).strip()
+    if not text:
+        raise ValueError("give the audio file's absolute path, e.g. /musicgen/continue "
+                         "\"/home/me/song/selection.wav\"")
+    path = Path(text).expanduser()
+    if not path.is_absolute():
+        raise ValueError(f"give the audio file's absolute path, got {text!r} (the daemon's "
+                         "working folder is not your project's)")
+    daemon.submit(daemon.state.snapshot().with_changes(
+        audio_prompt=str(path), client_id=feedback.clients.client_id_for(call.sender)))
+
+
+def last_request(daemon: Control, client_id: str = "") -> tuple[int, GenerationRequest]:
+    """(job id, request) to vary: the newest job of ``client_id`` when it has one (two people
+    sharing a daemon vary their own), else the daemon's last submitted request; after a
+    restart, the newest job its journal brought back. Raises ValueError when there is none."""
+    jobs = daemon.jobs()
+    mine = [job for job in jobs if client_id and job.request.client_id == client_id]
+    if mine:
+        newest = max(mine, key=lambda job: job.job_id)
+        return newest.job_id, newest.request
+    if daemon.last_submitted is not None:
+        return daemon.last_submitted
+    if not jobs:
+        raise ValueError("nothing to vary yet: generate a clip first")
+    newest = max(jobs, key=lambda job: job.job_id)
+    return newest.job_id, newest.request
+
+
+def _vary(daemon: Control, feedback: OscFeedback, call: Call) -> None:
+    client_id = feedback.clients.client_id_for(call.sender)
+    parent, request = last_request(daemon, client_id)
+    changes: dict[str, object] = {"seed": None, "parent_job": parent, "client_id": client_id}
+    if call.args:
+        count = call.args[0]
+        spec = PARAMS["variations"]
+        if not spec.minimum <= count <= spec.maximum:  # type: ignore[operator]
+            raise ValueError(f"count must be {spec.minimum:g}..{spec.maximum:g} variations, "
+                             f"got {count}")
+        changes["variations"] = count
+    daemon.submit(request.with_changes(**changes))
+
+
+def register(dispatcher: Dispatcher, daemon: Control, feedback: OscFeedback) -> None:
+    dispatcher.register(CONTINUE, partial(_continue, daemon, feedback))
+    dispatcher.register(VARY, partial(_vary, daemon, feedback))
