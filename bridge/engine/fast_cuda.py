@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict, deque
+from typing import Any
 
 import torch
 
@@ -48,7 +49,7 @@ class GraphDecoder:
         self.position = torch.zeros(1, dtype=torch.long, device=core.device)
         self.text_len = TEXT_BUCKETS[0]
         self.graphs: dict[tuple[int, int], tuple[torch.cuda.CUDAGraph, torch.Tensor]] = {}
-        self.pool = None
+        self.pool: Any = None  # the graphs' shared memory pool, once the first is captured
         self.pending: deque[torch.cuda.Event] = deque()
 
     @property

@@ -23,6 +23,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -49,8 +50,9 @@ def int8_linear(module: nn.Linear) -> Linear:
                                    bias=module.bias is not None, device="meta")
             float_view.weight = module.weight  # shared, not copied
             float_view.bias = module.bias
-            float_view.qconfig = per_channel_dynamic_qconfig  # type: ignore[assignment]
-            quantized = DynamicLinear.from_float(float_view)
+            # qconfig is a free attribute that the quantization API reads, not a declared field.
+            setattr(float_view, "qconfig", per_channel_dynamic_qconfig)  # noqa: B010
+            quantized: Linear = DynamicLinear.from_float(float_view)
     except (ImportError, AttributeError, AssertionError) as err:
         raise RuntimeError(f"this torch build has no dynamic int8 linear layers ({err})") from err
     return quantized
@@ -103,7 +105,9 @@ class CrossKV:
 class DecoderCore:
     """The decoder of a loaded ``MusicgenForConditionalGeneration``, stepped by hand."""
 
-    def __init__(self, model: nn.Module, *, int8: bool = False) -> None:
+    def __init__(self, model: Any, *, int8: bool = False) -> None:
+        # ``model`` is a transformers MusicGen model: its submodules are reached by attribute,
+        # which nn.Module types as ``Tensor | Module``; they are read once here into typed fields.
         lm = model.decoder  # MusicgenForCausalLM
         decoder = lm.model.decoder
         config = model.config.decoder
@@ -113,17 +117,17 @@ class DecoderCore:
         self.head_dim = self.hidden // self.heads
         self.scaling = self.head_dim ** -0.5
         self.vocab = int(config.vocab_size)
-        self.embed = [e.weight for e in decoder.embed_tokens]
-        self.positions = decoder.embed_positions.weights
-        self.final_norm = decoder.layer_norm
-        self.lm_heads = [h.weight for h in lm.lm_heads]
-        self.dtype = self.final_norm.weight.dtype
-        self.device = self.final_norm.weight.device
+        self.embed: list[torch.Tensor] = [e.weight for e in decoder.embed_tokens]
+        self.positions: torch.Tensor = decoder.embed_positions.weights
+        self.final_norm: nn.LayerNorm = decoder.layer_norm
+        self.lm_heads: list[torch.Tensor] = [h.weight for h in lm.lm_heads]
+        self.dtype: torch.dtype = self.final_norm.weight.dtype
+        self.device: torch.device = self.final_norm.weight.device
         self.int8 = int8
         # generate's forward projects the text states when widths differ (musicgen-small:
         # t5-base 768 -> 1024) unless the decoder reads them directly.
         text_width = model.config.text_encoder.hidden_size
-        self.text_proj = (model.enc_to_dec_proj if text_width != self.hidden
+        self.text_proj: nn.Module | None = (model.enc_to_dec_proj if text_width != self.hidden
                           and config.cross_attention_hidden_size is None else None)
         if int8 and self.device.type != "cpu":
             raise ValueError("int8 decoder layers run on the CPU only")
@@ -249,7 +253,10 @@ class DecoderCore:
         grid = ids.reshape(-1, self.num_codebooks, ids.shape[-1])
         if guided:  # generate feeds the same tokens to the null-conditioned rows
             grid = grid.repeat(2, 1, 1)
-        return sum(F.embedding(grid[:, k], self.embed[k]) for k in range(self.num_codebooks))
+        hidden = F.embedding(grid[:, 0], self.embed[0])
+        for k in range(1, self.num_codebooks):  # the order generate sums them in
+            hidden = hidden + F.embedding(grid[:, k], self.embed[k])
+        return hidden
 
     def _layers(self, hidden: torch.Tensor, attend: Callable[..., torch.Tensor],
                 cross: CrossKV, text_len: int) -> torch.Tensor:
@@ -272,7 +279,8 @@ class DecoderCore:
             residual = hidden
             x = layer.ffn_norm(hidden)
             hidden = residual + layer.fc2(layer.activation(layer.fc1(x)))
-        return self.final_norm(hidden)
+        normed: torch.Tensor = self.final_norm(hidden)
+        return normed
 
     def _logits(self, last: torch.Tensor, *, to_float: bool = True) -> torch.Tensor:
         """(rows, hidden) -> (rows * codebooks, vocab), codebooks of a row adjacent, as the

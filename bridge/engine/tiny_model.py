@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import shutil
 from pathlib import Path
+from typing import Any
 
 import torch
 from transformers import (
@@ -108,7 +109,7 @@ def build_small_architecture(path: str | Path, *, seed: int = 0) -> Path:
     return _build(Path(path), small_config(), seed=seed, what="musicgen-small architecture")
 
 
-def _config(text: dict, audio: dict, decoder: dict, *,
+def _config(text: dict[str, Any], audio: dict[str, Any], decoder: dict[str, Any], *,
             melody: bool) -> MusicgenConfig | MusicgenMelodyConfig:
     if melody:
         return MusicgenMelodyConfig(text_encoder=T5Config(**text),
@@ -130,8 +131,8 @@ def _build(path: Path, config: MusicgenConfig | MusicgenMelodyConfig, *, seed: i
     # fork_rng: building a model must not move the caller's global random stream.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model_class = (MusicgenMelodyForConditionalGeneration if melody
-                       else MusicgenForConditionalGeneration)
+        model_class: Any = (MusicgenMelodyForConditionalGeneration if melody
+                            else MusicgenForConditionalGeneration)
         model: PreTrainedModel = model_class(config)
         _randomize_codebooks(model, seed)
     model.eval()
@@ -171,7 +172,7 @@ def _randomize_codebooks(model: PreTrainedModel, seed: int) -> None:
     different codes decode to different audio.
     """
     generator = torch.Generator().manual_seed(seed)
-    encodec = model.audio_encoder
+    encodec: Any = model.audio_encoder  # nn.Module attributes are untyped
     rate, channels = encodec.config.sampling_rate, encodec.config.audio_channels
     bursts = [torch.randn((1, channels, rate), generator=generator) * gain
               for gain in (0.05, 0.2, 0.5, 1.0)]

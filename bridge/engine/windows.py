@@ -193,8 +193,7 @@ class WindowedEngine:
                 # Each window its own seed: the same one would replay window 0's random draws.
                 seed=(spec.seed + window.index) % (SEED_MAX + 1), keep_prompt=False)
             base, share = window.start / total, window.frames / total
-            result = self.inner.generate(
-                window_spec, lambda f, base=base, share=share: report(base + share * f), cancel)
+            result = self.inner.generate(window_spec, _scaled(report, base, share), cancel)
             made.append(self._new_codes(result, window, spec.variations))
             log.debug("window %d/%d: %d frames after %d carried over", window.index + 1,
                       len(windows), window.frames, window.context)
@@ -219,7 +218,7 @@ class WindowedEngine:
         lead = 0 if history is None else min(self.context, history.shape[-1])
         pieces = []
         for v in range(codes.shape[0]):
-            joined = codes[v:v + 1] if not lead else np.concatenate(
+            joined = codes[v:v + 1] if history is None or not lead else np.concatenate(
                 [history[v:v + 1, :, -lead:], codes[v:v + 1]], axis=-1)
             audio = np.asarray(decode(joined), dtype=np.float32)
             pieces.append(audio[..., audio.shape[-1] * lead // joined.shape[-1]:])
@@ -242,3 +241,8 @@ class _MonotonicProgress:
         if fraction > self.last:
             self.last = min(1.0, fraction)
             self.progress(self.last)
+
+
+def _scaled(report: ProgressFn, base: float, share: float) -> ProgressFn:
+    """A window's own 0..1 progress as its share of the whole clip's."""
+    return lambda fraction: report(base + share * fraction)
