@@ -6,9 +6,9 @@ return {
   fields = {
     { name = "prompt", type = "string", required = true },
     { name = "bpm", type = "number", required = true },
+    { name = "bars", type = "integer", required = true },
     { name = "meter", type = "string", required = false },
     { name = "key", type = "string", required = false },
-    { name = "bars", type = "integer", required = true },
     { name = "top_k", type = "integer", required = false },
     { name = "top_p", type = "number", required = false },
     { name = "temperature", type = "number", required = false },

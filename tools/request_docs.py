@@ -14,7 +14,6 @@ Regenerate both after changing the schema or the parameter table::
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -41,13 +40,11 @@ EXAMPLE = {
 
 
 def _default(name: str) -> str:
-    for f in dataclasses.fields(GenerationRequest):
-        if f.name == name:
-            if f.default is not dataclasses.MISSING:
-                return f"`{json.dumps(f.default)}`"
-            if f.default_factory is not dataclasses.MISSING:  # the meter
-                return f'`"{f.default_factory()}"`'
-    return "(required)"
+    info = GenerationRequest.__pydantic_fields__[name]
+    if info.is_required():
+        return "(required)"
+    value = info.get_default(call_default_factory=True)
+    return f"`{json.dumps(str(value) if name == 'meter' else value)}`"
 
 
 def render_markdown() -> str:
