@@ -35,7 +35,7 @@ class Section(BaseModel):
     model_config = FROZEN
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity: typing hashes Annotated metadata
 class Check:
     """``Annotated[T, Check(fn, json_schema)]``: a value validated by ``fn`` (returns the
     normalized value or raises ValueError saying what was expected) and described by
