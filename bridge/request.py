@@ -132,7 +132,8 @@ class GenerationRequest:
     bpm: Bpm = Field(description="project tempo in quarter notes per minute")
     bars: Bars = Field(description="clip length in bars")
     meter: MeterValue = Field(default_factory=lambda: Meter(4, 4),
-                              description='time signature, "4/4", "6/8"')
+                              description='time signature, "4/4", "6/8"',
+                              json_schema_extra={"default": "4/4"})
     key: Key = Field("", description='"A minor", "F# major"; empty: unknown')
     top_k: TopK = param_field("top_k")
     top_p: TopP = param_field("top_p")
