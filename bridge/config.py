@@ -124,12 +124,18 @@ def _explain(problem: Problem) -> str:
         return f"[{section}] must be a table"
     key = ".".join(str(part) for part in problem.loc[1:])
     if problem.kind == "unknown":
-        known = ", ".join(ConfigSections.model_fields[section].annotation.model_fields)  # type: ignore[union-attr]
+        known = ", ".join(_section_model(section).model_fields)
         return f"unknown key [{section}] {key} (known: {known})"
     shown = repr(problem.value)
     if len(shown) > MAX_SHOWN_CHARS:
         shown = shown[:MAX_SHOWN_CHARS] + "..."
     return f"[{section}] {key} = {shown} is invalid: {problem.expected}"
+
+
+def _section_model(section: str) -> type[BaseModel]:
+    model = ConfigSections.model_fields[section].annotation
+    assert isinstance(model, type) and issubclass(model, BaseModel)
+    return model
 
 
 def defaults() -> Config:
@@ -161,11 +167,9 @@ def render_default() -> str:
     document = tomlkit.document()
     document.add(tomlkit.comment(f"{APP_NAME} configuration. Every key is optional; the values "
                                  "below are the defaults."))
-    for section, info in ConfigSections.model_fields.items():
-        model = info.annotation
-        assert isinstance(model, type) and issubclass(model, BaseModel)
+    for section in SECTIONS:
         table = tomlkit.table()
-        for key, field in model.model_fields.items():
+        for key, field in _section_model(section).model_fields.items():
             value = field.get_default(call_default_factory=True)
             if isinstance(value, dict):
                 # Inline: a {} would be written as a [midi.mappings] table at the end of the

@@ -95,9 +95,9 @@ def _meter(value: object) -> Meter:
 Bpm = Annotated[float, Check(check_bpm, {"type": "number", "minimum": MIN_BPM,
                                          "maximum": MAX_BPM})]
 Bars = Annotated[int, Check(check_bars, {"type": "integer", "minimum": 1, "maximum": MAX_BARS})]
-MeterValue = Annotated[Meter, Check(_meter, {
-    "type": "string", "pattern": r"^\s*\d+\s*/\s*\d+\s*$", "x-numerator": [1, 32],
-    "x-denominators": list(DENOMINATORS)})]
+METER_SCHEMA = {"type": "string", "pattern": r"^\s*\d+\s*/\s*\d+\s*$", "x-numerator": [1, 32],
+                "x-denominators": list(DENOMINATORS)}
+MeterValue = Annotated[Meter, Check(_meter, METER_SCHEMA)]
 Key = Annotated[str, Check(normalize_key, {"type": "string"})]
 Seed = Annotated[int | None, Check(check_seed, {"type": ["integer", "null"],
                                                 "minimum": SEED_RANDOM, "maximum": SEED_MAX})]

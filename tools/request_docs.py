@@ -13,9 +13,7 @@ Regenerate both after changing the schema or the parameter table::
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -166,29 +164,12 @@ RENDERED = {DOC_PATH: render_markdown, LUA_SCHEMA_PATH: render_lua_schema}
 
 
 def stale() -> list[Path]:
-    """Generated files whose content differs from a fresh rendering."""
-    out = []
-    for path, render in RENDERED.items():
-        if not path.exists() or path.read_text(encoding="utf-8") != render():
-            out.append(path)
-    return out
+    return schema_mod.stale_files(RENDERED)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help="rewrite the generated files")
-    args = parser.parse_args(argv)
-    if args.write:
-        for path, render in RENDERED.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(render(), encoding="utf-8")
-            print(f"wrote {path.relative_to(ROOT)}")
-        return 0
-    paths = stale()
-    for path in paths:
-        print(f"{path.relative_to(ROOT)} is out of date: run python -m tools.request_docs --write",
-              file=sys.stderr)
-    return 1 if paths else 0
+    return schema_mod.generator_main(RENDERED, "tools.request_docs", __doc__.splitlines()[0],
+                                     argv)
 
 
 if __name__ == "__main__":

@@ -137,25 +137,37 @@ RENDERED: dict[Path, Callable[[], str]] = {
 }
 
 
-def stale() -> list[Path]:
-    return [path for path, render in RENDERED.items()
+def stale_files(rendered: dict[Path, Callable[[], str]]) -> list[Path]:
+    """Generated files whose content differs from a fresh rendering."""
+    return [path for path, render in rendered.items()
             if not path.exists() or path.read_text(encoding="utf-8") != render()]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def generator_main(rendered: dict[Path, Callable[[], str]], module: str, description: str,
+                   argv: list[str] | None) -> int:
+    """``python -m MODULE [--write]``: check (exit 1 when stale) or rewrite ``rendered``."""
+    parser = argparse.ArgumentParser(prog=f"python -m {module}", description=description)
     parser.add_argument("--write", action="store_true", help="rewrite the generated files")
     args = parser.parse_args(argv)
     if args.write:
-        for path, render in RENDERED.items():
+        for path, render in rendered.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(render(), encoding="utf-8")
             print(f"wrote {path.relative_to(ROOT)}")
         return 0
-    paths = stale()
+    paths = stale_files(rendered)
     for path in paths:
-        print(f"{path.relative_to(ROOT)} is out of date: run python -m tools.schema --write",
+        print(f"{path.relative_to(ROOT)} is out of date: run python -m {module} --write",
               file=sys.stderr)
     return 1 if paths else 0
+
+
+def stale() -> list[Path]:
+    return stale_files(RENDERED)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return generator_main(RENDERED, "tools.schema", __doc__.splitlines()[0], argv)
 
 
 if __name__ == "__main__":

@@ -6,9 +6,20 @@ from typing import Annotated
 
 from pydantic import Field
 
-from bridge.musical_time import DENOMINATORS, Meter
+from bridge.musical_time import Meter
 from bridge.params import SEED_MAX, SEED_RANDOM, check_seed
-from bridge.request import Bars, Bpm, Cfg, Key, Temperature, TopK, TopP, Variations, param_field
+from bridge.request import (
+    METER_SCHEMA,
+    Bars,
+    Bpm,
+    Cfg,
+    Key,
+    Temperature,
+    TopK,
+    TopP,
+    Variations,
+    param_field,
+)
 from bridge.schema import Check, Section, Text
 
 
@@ -24,9 +35,8 @@ def _seed(value: object) -> int:
 class GenerationSettings(Section):
     prompt: Text = Field("", description="default prompt text")
     bpm: Bpm = Field(120.0, description="default tempo until the DAW sends one")
-    meter: Annotated[str, Check(_meter_text, {
-        "type": "string", "pattern": r"^\s*\d+\s*/\s*\d+\s*$",
-        "x-denominators": list(DENOMINATORS)})] = Field("4/4", description="default meter")
+    meter: Annotated[str, Check(_meter_text, METER_SCHEMA)] = Field(
+        "4/4", description="default meter")
     key: Key = Field("", description='default key, e.g. "A minor"; empty: none')
     bars: Bars = Field(4, description="default clip length in bars")
     top_k: TopK = param_field("top_k")
