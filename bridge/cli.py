@@ -149,7 +149,7 @@ def _generate(args: argparse.Namespace) -> int:
             changes[name] = str(Path(changes[name]).expanduser().resolve())
     # Validate before loading the model: a typo in --bpm should not wait for the weights.
     request = default_request(config).with_changes(**changes)
-    engine = load_engine(config)
+    engine = load_engine(config.model)
     # A one-shot run keeps no journal: a killed `generate` should not resume in a later daemon.
     daemon = Daemon(config, engine, out_dir=_out_dir(args, config), journal=False)
     finished = threading.Event()
@@ -216,7 +216,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     config = _load_config(args)
     _setup_logging(config.log.level)
-    engine = load_engine(config)
+    engine = load_engine(config.model)
     daemon = Daemon(config, engine, out_dir=_out_dir(args, config))
     for service in create_services(daemon):
         daemon.add_service(service)

@@ -93,7 +93,8 @@ class Daemon:
         self.bus = EventBus()
         self.state = SessionState(default_request(config), publish=self.bus.publish)
         self.tempo = TempoArbiter(self.state, config.midi.tempo_source)
-        self.pipeline = Pipeline(config, engine, self.out_dir)
+        self.pipeline = Pipeline(engine, self.out_dir, output=config.output, fit=config.fit,
+                                 template=config.prompt.template)
         self.queue = JobQueue(self.pipeline.run, self.bus.publish,
                               max_pending=config.queue.max_pending,
                               journal_path=config.journal_path if journal else None)

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
+
+from bridge.schema import Check
 
 LINEAR = "linear"
 LOG = "log"
@@ -69,6 +72,18 @@ class ParamSpec:
 
     def _cast(self, number: float) -> int | float:
         return int(round(number)) if self.type is int else float(number)
+
+    def json_schema(self) -> dict[str, Any]:
+        """The range as JSON Schema, plus what the Max device's dials and the knob docs need
+        (``x-`` keys: JSON Schema ignores them)."""
+        return {"type": "integer" if self.type is int else "number",
+                "minimum": self.type(self.minimum), "maximum": self.type(self.maximum),
+                "x-label": self.label, "x-curve": self.curve, "x-knob": self.knob,
+                "x-unit": self.unit}
+
+    def schema_check(self) -> Check:
+        """``Annotated[int, spec.schema_check()]``: a schema field holding this parameter."""
+        return Check(self.check, self.json_schema())
 
 
 def _as_number(spec: ParamSpec, value: object) -> float:

@@ -8,8 +8,12 @@ leaves no dangling "in ".
 from __future__ import annotations
 
 import string
+from typing import Annotated
+
+from pydantic import Field
 
 from bridge.musical_time import Meter, format_bpm
+from bridge.schema import Check, Section, Text
 
 DEFAULT_TEMPLATE = "{prompt}, {bpm} BPM, {meter} time signature, in {key}, {quality}"
 QUALITY_PRESETS: dict[str, str] = {
@@ -58,3 +62,18 @@ def build_prompt(prompt: str, *, bpm: float, meter: Meter, key: str = "",
         if text:
             parts.append(text)
     return ", ".join(parts)
+
+
+def _template(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected a string")
+    return check_template(value)
+
+
+class PromptSettings(Section):
+    """The [prompt] config section: how the words the model reads are put together."""
+
+    template: Annotated[str, Check(_template, {"type": "string"})] = Field(
+        DEFAULT_TEMPLATE, description="parts without a value (e.g. no key) are dropped")
+    quality: Text = Field(DEFAULT_QUALITY, description=(
+        'quality words, or a preset: "hi-fi" (320kbps, 48kHz), "lo-fi" (64kbps, 16kHz), "none"'))

@@ -1,25 +1,41 @@
 """The generation request: one schema for the CLI, OSC snapshots, inbox files and the journal.
 
-``REQUEST_FIELDS`` is the contract (docs/requests.md and the Reaper script tests read it);
-``GenerationRequest.from_dict`` validates a plain dict (a JSON request file, a journal line)
-against it with messages that name the field, the value and what was expected.
+``GenerationRequest`` is the contract: a frozen pydantic dataclass whose fields carry their
+checks and docs, so docs/requests.md and the Reaper scripts' schema are generated from its
+JSON Schema (tools/schema.py). ``GenerationRequest.from_dict`` validates a plain dict (a JSON
+request file, a journal line) with messages that name the field, the value and what was
+expected. Being a dataclass, ``dataclasses.replace`` validates too.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Annotated, Any
 
-from bridge.musical_time import Meter, check_bars, check_bpm, normalize_key
-from bridge.params import PARAMS, check_seed
+from pydantic import Field, ValidationError
+from pydantic.dataclasses import dataclass as schema_dataclass
+
+from bridge.musical_time import (
+    DENOMINATORS,
+    MAX_BARS,
+    MAX_BPM,
+    MIN_BPM,
+    Meter,
+    check_bars,
+    check_bpm,
+    normalize_key,
+)
+from bridge.params import PARAMS, SEED_MAX, SEED_RANDOM, check_seed
+from bridge.schema import CLOSED, Check, check_of, problems
 
 MAX_PROMPT_CHARS = 2000
 MAX_CLIENT_ID_CHARS = 128
+MAX_PATH_CHARS = 4096
 
 
-def _text(limit: int) -> Callable[[object], str]:
+def text(limit: int) -> Check:
     def check(value: object) -> str:
         if not isinstance(value, str):
             raise ValueError(f"must be a string, got {type(value).__name__}")
@@ -27,7 +43,7 @@ def _text(limit: int) -> Callable[[object], str]:
             raise ValueError(f"must be at most {limit} characters, got {len(value)}")
         return value
 
-    return check
+    return Check(check, {"type": "string", "maxLength": limit})
 
 
 def _optional_seconds(value: object) -> float | None:
@@ -43,7 +59,7 @@ def _optional_seconds(value: object) -> float | None:
 def _optional_path(value: object) -> str | None:
     if value is None or value == "":
         return None
-    if not isinstance(value, str) or len(value) > 4096:
+    if not isinstance(value, str) or len(value) > MAX_PATH_CHARS:
         raise ValueError(f"must be a file path string or null, got {value!r}")
     return value
 
@@ -71,79 +87,81 @@ def _optional_job(value: object) -> int | None:
     return value
 
 
-@dataclass(frozen=True)
-class RequestField:
-    name: str
-    json_type: str  # as documented: "string", "number", "integer", "boolean", "string|null", ...
-    required: bool
-    check: Callable[[object], Any]
-    doc: str
+def _meter(value: object) -> Meter:
+    return Meter.parse(value)
 
 
-REQUEST_FIELDS: tuple[RequestField, ...] = (
-    RequestField("prompt", "string", True, _text(MAX_PROMPT_CHARS),
-                 "what to generate, in words (the musical context is added by the daemon)"),
-    RequestField("bpm", "number", True, check_bpm, "project tempo in quarter notes per minute"),
-    RequestField("meter", "string", False, Meter.parse, 'time signature, "4/4", "6/8"'),
-    RequestField("key", "string", False, normalize_key, '"A minor", "F# major"; empty: unknown'),
-    RequestField("bars", "integer", True, check_bars, "clip length in bars"),
-    *(RequestField(spec.name, "integer" if spec.type is int else "number", False, spec.check,
-                   spec.help)
-      for spec in PARAMS.values()),
-    RequestField("seed", "integer|null", False, check_seed, "-1 or null: random"),
-    RequestField("position_s", "number|null", False, _optional_seconds,
-                 "where in the project the clip belongs (seconds); passed to the sidecar"),
-    RequestField("client_id", "string", False, _text(MAX_CLIENT_ID_CHARS),
-                 "who asked (a Max device, a script); replies are routed by it"),
-    RequestField("quality", "string", False, _text(200),
-                 'quality words or a preset ("hi-fi", "lo-fi", "none") added to the prompt'),
-    RequestField("negative_prompt", "string", False, _text(MAX_PROMPT_CHARS),
-                 "what guidance should steer away from"),
-    RequestField("audio_prompt", "string|null", False, _optional_path,
-                 "audio file to continue from"),
-    RequestField("prompt_seconds", "number", False, _prompt_seconds,
-                 "how many of the audio prompt's last seconds to use (shortened when "
-                 "prompt and new material would not fit the model's 30 s window)"),
-    RequestField("keep_prompt", "boolean", False, _flag,
-                 "the N bars hold the audio prompt, then the new material (default: N bars "
-                 "of new material only, starting where the prompt ends)"),
-    RequestField("melody_audio", "string|null", False, _optional_path,
-                 "audio whose melody (chroma) conditions a melody model"),
-    RequestField("loop", "boolean", False, _flag, "make the clip loop seamlessly"),
-    RequestField("tempo_lock", "boolean|null", False,
-                 lambda v: None if v is None else _flag(v),
-                 "fit the clip to the project tempo grid; null: the daemon's setting"),
-    RequestField("parent_job", "integer|null", False, _optional_job,
-                 "the job these variations derive from"),
-)
-REQUEST_FIELD_NAMES = tuple(f.name for f in REQUEST_FIELDS)
-_FIELD_BY_NAME = {f.name: f for f in REQUEST_FIELDS}
+# The musical fields, shared with the [generation] config section.
+Bpm = Annotated[float, Check(check_bpm, {"type": "number", "minimum": MIN_BPM,
+                                         "maximum": MAX_BPM})]
+Bars = Annotated[int, Check(check_bars, {"type": "integer", "minimum": 1, "maximum": MAX_BARS})]
+METER_SCHEMA = {"type": "string", "pattern": r"^\s*\d+\s*/\s*\d+\s*$", "x-numerator": [1, 32],
+                "x-denominators": list(DENOMINATORS)}
+MeterValue = Annotated[Meter, Check(_meter, METER_SCHEMA)]
+Key = Annotated[str, Check(normalize_key, {"type": "string"})]
+Seed = Annotated[int | None, Check(check_seed, {"type": ["integer", "null"],
+                                                "minimum": SEED_RANDOM, "maximum": SEED_MAX})]
+PromptText = Annotated[str, text(MAX_PROMPT_CHARS)]
+TopK = Annotated[int, PARAMS["top_k"].schema_check()]
+TopP = Annotated[float, PARAMS["top_p"].schema_check()]
+Temperature = Annotated[float, PARAMS["temperature"].schema_check()]
+Cfg = Annotated[float, PARAMS["cfg"].schema_check()]
+Variations = Annotated[int, PARAMS["variations"].schema_check()]
+_Seconds = Annotated[float | None, Check(_optional_seconds, {"type": ["number", "null"],
+                                                             "minimum": 0})]
+_Path = Annotated[str | None, Check(_optional_path, {"type": ["string", "null"],
+                                                     "maxLength": MAX_PATH_CHARS})]
+_Flag = Annotated[bool, Check(_flag, {"type": "boolean"})]
+_OptionalFlag = Annotated[bool | None, Check(lambda v: None if v is None else _flag(v),
+                                             {"type": ["boolean", "null"]})]
+_PromptSeconds = Annotated[float, Check(_prompt_seconds, {"type": "number", "minimum": 0.5,
+                                                          "maximum": 25.0})]
+_Job = Annotated[int | None, Check(_optional_job, {"type": ["integer", "null"], "minimum": 0})]
 
 
-@dataclass(frozen=True)
+def param_field(name: str) -> Any:
+    """A schema field holding the parameter ``name``: its default and its help as the doc."""
+    spec = PARAMS[name]
+    return Field(spec._cast(spec.default), description=spec.help)
+
+
+@schema_dataclass(frozen=True, config=CLOSED)
 class GenerationRequest:
-    prompt: str
-    bpm: float
-    bars: int
-    meter: Meter = field(default_factory=lambda: Meter(4, 4))
-    key: str = ""
-    top_k: int = int(PARAMS["top_k"].default)
-    top_p: float = float(PARAMS["top_p"].default)
-    temperature: float = float(PARAMS["temperature"].default)
-    cfg: float = float(PARAMS["cfg"].default)
-    variations: int = int(PARAMS["variations"].default)
-    seed: int | None = None
-    position_s: float | None = None
-    client_id: str = ""
-    quality: str = "hi-fi"
-    negative_prompt: str = ""
-    audio_prompt: str | None = None
-    prompt_seconds: float = 8.0
-    keep_prompt: bool = False
-    melody_audio: str | None = None
-    loop: bool = False
-    tempo_lock: bool | None = None
-    parent_job: int | None = None
+    prompt: PromptText = Field(
+        description="what to generate, in words (the musical context is added by the daemon)")
+    bpm: Bpm = Field(description="project tempo in quarter notes per minute")
+    bars: Bars = Field(description="clip length in bars")
+    meter: MeterValue = Field(default_factory=lambda: Meter(4, 4),
+                              description='time signature, "4/4", "6/8"',
+                              json_schema_extra={"default": "4/4"})
+    key: Key = Field("", description='"A minor", "F# major"; empty: unknown')
+    top_k: TopK = param_field("top_k")
+    top_p: TopP = param_field("top_p")
+    temperature: Temperature = param_field("temperature")
+    cfg: Cfg = param_field("cfg")
+    variations: Variations = param_field("variations")
+    seed: Seed = Field(None, description="-1 or null: random")
+    position_s: _Seconds = Field(
+        None, description="where in the project the clip belongs (seconds); passed to the sidecar")
+    client_id: Annotated[str, text(MAX_CLIENT_ID_CHARS)] = Field(
+        "", description="who asked (a Max device, a script); replies are routed by it")
+    quality: Annotated[str, text(200)] = Field(
+        "hi-fi",
+        description='quality words or a preset ("hi-fi", "lo-fi", "none") added to the prompt')
+    negative_prompt: PromptText = Field("", description="what guidance should steer away from")
+    audio_prompt: _Path = Field(None, description="audio file to continue from")
+    prompt_seconds: _PromptSeconds = Field(
+        8.0, description="how many of the audio prompt's last seconds to use (shortened when "
+                         "prompt and new material would not fit the model's 30 s window)")
+    keep_prompt: _Flag = Field(
+        False, description="the N bars hold the audio prompt, then the new material (default: "
+                           "N bars of new material only, starting where the prompt ends)")
+    melody_audio: _Path = Field(
+        None, description="audio whose melody (chroma) conditions a melody model")
+    loop: _Flag = Field(False, description="make the clip loop seamlessly")
+    tempo_lock: _OptionalFlag = Field(
+        None, description="fit the clip to the project tempo grid; null: the daemon's setting")
+    parent_job: _Job = Field(None, description="the job these variations derive from")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object], *, base: GenerationRequest | None = None
@@ -151,26 +169,17 @@ class GenerationRequest:
         """Validate ``data``; fields it lacks come from ``base`` (or the defaults).
 
         Raises ValueError listing every bad or unknown field, e.g.
-        ``bpm: bpm must be in 20..400, got 0; bars: missing (a whole number 1..512)``.
+        ``bpm: bpm must be in 20..400, got 0; bars: missing (clip length in bars)``.
         """
         if not isinstance(data, Mapping):
             raise ValueError(f"a request must be a JSON object, got {type(data).__name__}")
-        problems: list[str] = []
-        values: dict[str, Any] = {}
-        for name in data:
-            if name not in _FIELD_BY_NAME:
-                problems.append(f"{name}: unknown field (known: {', '.join(REQUEST_FIELD_NAMES)})")
-        for spec in REQUEST_FIELDS:
-            if spec.name in data:
-                try:
-                    values[spec.name] = spec.check(data[spec.name])
-                except ValueError as err:
-                    problems.append(f"{spec.name}: {err}")
-            elif spec.required and base is None:
-                problems.append(f"{spec.name}: missing ({spec.doc})")
-        if problems:
-            raise ValueError("; ".join(problems))
-        return replace(base, **values) if base is not None else cls(**values)
+        values = {str(k): v for k, v in data.items()}
+        if base is not None:
+            values = {**{f.name: getattr(base, f.name) for f in fields(cls)}, **values}
+        try:
+            return cls(**values)
+        except ValidationError as err:
+            raise ValueError(describe(err)) from None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, round-trips through ``from_dict``."""
@@ -183,5 +192,34 @@ class GenerationRequest:
         return GenerationRequest.from_dict(changes, base=self)
 
 
-assert {f.name for f in fields(GenerationRequest)} == set(REQUEST_FIELD_NAMES), \
-    "REQUEST_FIELDS and GenerationRequest must name the same fields"
+@dataclass(frozen=True)
+class RequestField:
+    """One request field as the docs, the inbox's messages and the Lua schema show it."""
+
+    name: str
+    json_type: str  # "string", "number", "integer", "boolean", "string|null", ...
+    required: bool
+    doc: str
+
+
+REQUEST_FIELDS: tuple[RequestField, ...] = tuple(
+    RequestField(name, check_of(info.rebuild_annotation()).json_type, info.is_required(),
+                 info.description or "")
+    for name, info in GenerationRequest.__pydantic_fields__.items()
+)
+REQUEST_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in REQUEST_FIELDS)
+
+
+def describe(err: ValidationError) -> str:
+    """A request's problems in field order, each ``name: what was expected``."""
+    docs = {f.name: f.doc for f in REQUEST_FIELDS}
+    parts = []
+    for p in problems(err):
+        name = str(p.loc[0]) if p.loc else "request"
+        if p.kind == "unknown":
+            parts.append(f"{name}: unknown field (known: {', '.join(REQUEST_FIELD_NAMES)})")
+        elif p.kind == "missing":
+            parts.append(f"{name}: missing ({docs.get(name)})")
+        else:
+            parts.append(f"{name}: {p.expected}")
+    return "; ".join(parts)

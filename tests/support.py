@@ -8,6 +8,7 @@ from typing import Any
 from bridge import config as config_mod
 from bridge.daemon import Daemon
 from bridge.engine.base import GeneratedAudio
+from bridge.jobs.pipeline import Pipeline
 
 
 def make_config(tmp_path: Path, overrides: dict[str, dict[str, Any]] | None = None
@@ -27,6 +28,12 @@ def make_config(tmp_path: Path, overrides: dict[str, dict[str, Any]] | None = No
         for key, value in values.items():
             flat[(section, key)] = value
     return config_mod.defaults().with_overrides(flat)
+
+
+def make_pipeline(config: config_mod.Config, engine: Any, out_dir: Path) -> Pipeline:
+    """A Pipeline handed the config's sections, as the daemon builds it."""
+    return Pipeline(engine, out_dir, output=config.output, fit=config.fit,
+                    template=config.prompt.template)
 
 
 def make_daemon(tmp_path: Path, engine: Any,

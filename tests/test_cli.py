@@ -141,9 +141,9 @@ def test_engine_auto_takes_the_fast_engine_on_the_cpu_and_the_reference_on_reque
     base = config_mod.defaults().with_overrides({("model", "name"): str(tiny_model_dir),
                                                  ("model", "device"): "cpu"})
     assert base.model.engine == "auto"
-    assert load_engine(base).name == "fast"
+    assert load_engine(base.model).name == "fast"
     reference = base.with_overrides({("model", "engine"): "transformers"})
-    assert load_engine(reference).name == "transformers"
+    assert load_engine(reference.model).name == "transformers"
 
 
 def test_generate_continues_an_audio_file(tiny_model_dir, tmp_path, no_user_config, capsys,

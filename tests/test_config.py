@@ -8,7 +8,7 @@ def test_config_init_writes_a_commented_file_that_loads_to_the_defaults(tmp_path
     path = config_mod.write_default(tmp_path / "c.toml")
     text = path.read_text()
     assert "# classifier-free guidance" in text and "top_k = 250" in text
-    assert config_mod.load(path).values == config_mod.defaults().values
+    assert config_mod.load(path).sections() == config_mod.defaults().sections()
     with pytest.raises(ConfigError, match="--force"):
         config_mod.write_default(path)
 
@@ -49,4 +49,30 @@ def test_user_values_and_overrides(tmp_path):
 def test_default_location_is_per_user_and_overridable(monkeypatch, tmp_path):
     monkeypatch.setenv("MUSICGEN_BRIDGE_CONFIG", str(tmp_path / "x.toml"))
     assert config_mod.default_config_path() == tmp_path / "x.toml"
-    assert config_mod.load().values == config_mod.defaults().values
+    assert config_mod.load().sections() == config_mod.defaults().sections()
+
+
+def test_every_problem_in_a_file_is_reported_at_once(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[output]\nchannels = 3\nlufs = "loud"\n[osc]\nprot = 1\n[midi]\n'
+                    'tempo_source = "drum"\n[colours]\nred = 1\n')
+    with pytest.raises(ConfigError) as err:
+        config_mod.load(path)
+    lines = str(err.value).splitlines()
+    assert lines == [
+        f"{path}: [output] channels = 3 is invalid: expected an integer 1..2",
+        f"{path}: [output] lufs = 'loud' is invalid: expected a number -40..0",
+        f"{path}: unknown key [osc] prot (known: enabled, host, port, allow, feedback, "
+        "abletonosc, abletonosc_host, abletonosc_port, abletonosc_reply_port)",
+        f"{path}: [midi] tempo_source = 'drum' is invalid: expected one of 'auto', 'osc', "
+        "'clock', 'manual'",
+        f"{path}: unknown section [colours] (known: model, generation, prompt, output, queue, "
+        "osc, midi, inbox, fit, log)",
+    ]
+
+
+def test_a_section_that_is_not_a_table_is_named(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('osc = 5\n')
+    with pytest.raises(ConfigError, match=r"\[osc\] must be a table"):
+        config_mod.load(path)

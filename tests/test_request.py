@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from bridge.musical_time import Meter
@@ -35,3 +37,21 @@ def test_with_changes_uses_the_same_checks():
 def test_schema_table_documents_every_field():
     assert all(f.doc for f in REQUEST_FIELDS)
     assert {f.name for f in REQUEST_FIELDS if f.required} == {"prompt", "bpm", "bars"}
+
+
+# A journal line as the release before the pydantic schema wrote it (GenerationRequest.to_dict):
+# pending jobs must survive the upgrade.
+OLD_JOURNAL_REQUEST = (
+    '{"prompt": "dusty drums", "bpm": 96.5, "bars": 3, "meter": "7/8", "key": "A minor", '
+    '"top_k": 250, "top_p": 0.0, "temperature": 1.0, "cfg": 3.0, "variations": 1, "seed": 42, '
+    '"position_s": 1.5, "client_id": "reaper", "quality": "hi-fi", "negative_prompt": "", '
+    '"audio_prompt": null, "prompt_seconds": 8.0, "keep_prompt": false, "melody_audio": null, '
+    '"loop": false, "tempo_lock": true, "parent_job": 3}'
+)
+
+
+def test_a_journal_line_from_the_previous_release_loads_and_is_written_back_the_same():
+    data = json.loads(OLD_JOURNAL_REQUEST)
+    r = GenerationRequest.from_dict(data)
+    assert (r.meter, r.bpm, r.seed, r.tempo_lock, r.parent_job) == (Meter(7, 8), 96.5, 42, True, 3)
+    assert r.to_dict() == data

@@ -1,9 +1,10 @@
-"""The Max for Live device's parameters, derived from the package's tables.
+"""The Max for Live device's parameters, derived from the request in the JSON Schema.
 
 The four knob dials, the Bars and Variations boxes and the seed box in
 ``max_patches/MusicGen Bridge.maxpat`` take their ranges, defaults, curves and help text from
-``bridge.params`` and ``bridge.musical_time``; this module writes them into the patcher so a
-change to a parameter is one edit in the package, not a hand edit in Max.
+the request's fields in tools.schema (which reads ``bridge.params`` and ``bridge.request``);
+this module writes them into the patcher so a change to a parameter is one edit in the
+package, not a hand edit in Max.
 
     python -m tools.max_device           check: exit 1 if the patcher is stale
     python -m tools.max_device --write   rewrite the patcher
@@ -22,37 +23,41 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bridge.musical_time import MAX_BARS
-from bridge.params import KNOB_PARAMS, LOG, PARAMS, SEED_MAX, ParamSpec
+from tools import schema as schema_mod
 
 PATCH = Path(__file__).resolve().parents[1] / "max_patches" / "MusicGen Bridge.maxpat"
 
 
-def dial_exponent(spec: ParamSpec) -> float:
+def request_fields() -> dict[str, dict[str, Any]]:
+    """The request's fields as JSON Schema properties."""
+    return schema_mod.entry(schema_mod.build(), "request")["properties"]
+
+
+def dial_exponent(prop: dict[str, Any]) -> float:
     """Live dials only offer power curves (lo + (hi - lo) * x ** e). For a log knob, pick e so
     the dial's centre shows the daemon's knob centre (the geometric mean); the ends match
     exactly, the rest approximately."""
-    if spec.curve != LOG:
+    if prop["x-curve"] != "log":
         return 1.0
-    lo, hi = spec.minimum, spec.maximum
+    lo, hi = prop["minimum"], prop["maximum"]
     centre = math.sqrt(lo * hi)
     return round(math.log((centre - lo) / (hi - lo)) / math.log(0.5), 4)
 
 
-def dial_values(spec: ParamSpec) -> dict[str, Any]:
-    """The valueof attributes a knob dial carries for ``spec``."""
+def dial_values(prop: dict[str, Any]) -> dict[str, Any]:
+    """The valueof attributes a knob dial carries for the request field ``prop``."""
     values: dict[str, Any] = {
-        "parameter_longname": spec.label,
-        "parameter_mmin": float(spec.minimum),
-        "parameter_mmax": float(spec.maximum),
-        "parameter_initial": [float(spec.default)],
-        "parameter_exponent": dial_exponent(spec),
-        "parameter_info": spec.help,
+        "parameter_longname": prop["x-label"],
+        "parameter_mmin": float(prop["minimum"]),
+        "parameter_mmax": float(prop["maximum"]),
+        "parameter_initial": [float(prop["default"])],
+        "parameter_exponent": dial_exponent(prop),
+        "parameter_info": prop["description"],
     }
-    if spec.unit:
-        values.update(parameter_unitstyle=9, parameter_units=f"%.2f {spec.unit}")
+    if prop["x-unit"]:
+        values.update(parameter_unitstyle=9, parameter_units=f"%.2f {prop['x-unit']}")
     else:
-        values["parameter_unitstyle"] = 0 if spec.type is int else 1
+        values["parameter_unitstyle"] = 0 if prop["type"] == "integer" else 1
     return values
 
 
@@ -61,24 +66,29 @@ def _boxes_by_varname(patch: dict[str, Any]) -> dict[str, dict[str, Any]]:
             if "varname" in b["box"]}
 
 
-def sync(patch: dict[str, Any]) -> dict[str, Any]:
-    """Write the package's values into ``patch`` (in place) and return it. Raises ValueError
-    naming the fix when a box the package expects is missing."""
+def sync(patch: dict[str, Any], fields: dict[str, dict[str, Any]] | None = None
+         ) -> dict[str, Any]:
+    """Write the request ``fields`` (default: the package's) into ``patch`` (in place) and
+    return it. Raises ValueError naming the fix when a box the package expects is missing."""
+    fields = request_fields() if fields is None else fields
+    knobs = [name for name, prop in fields.items() if prop.get("x-knob")]
     boxes = _boxes_by_varname(patch)
-    expected = (*KNOB_PARAMS, "bars", "variations", "seed_box")
+    expected = (*knobs, "bars", "variations", "seed_box")
     missing = [name for name in expected if name not in boxes]
     if missing:
         raise ValueError(f"the patcher has no box with scripting name {', '.join(missing)}; "
                          "add it in Max (Inspector > Scripting Name) and run this again")
-    for name in KNOB_PARAMS:
-        boxes[name]["saved_attribute_attributes"]["valueof"].update(dial_values(PARAMS[name]))
+    for name in knobs:
+        boxes[name]["saved_attribute_attributes"]["valueof"].update(dial_values(fields[name]))
     bars = boxes["bars"]["saved_attribute_attributes"]["valueof"]
-    bars.update(parameter_mmin=1.0, parameter_mmax=float(MAX_BARS))
-    spec = PARAMS["variations"]
+    bars.update(parameter_mmin=float(fields["bars"]["minimum"]),
+                parameter_mmax=float(fields["bars"]["maximum"]))
+    spec = fields["variations"]
     variations = boxes["variations"]["saved_attribute_attributes"]["valueof"]
-    variations.update(parameter_mmin=float(spec.minimum), parameter_mmax=float(spec.maximum),
-                      parameter_initial=[float(spec.default)], parameter_info=spec.help)
-    boxes["seed_box"].update(minimum=-1, maximum=SEED_MAX)
+    variations.update(parameter_mmin=float(spec["minimum"]), parameter_mmax=float(spec["maximum"]),
+                      parameter_initial=[float(spec["default"])],
+                      parameter_info=spec["description"])
+    boxes["seed_box"].update(minimum=fields["seed"]["minimum"], maximum=fields["seed"]["maximum"])
     return patch
 
 

@@ -1,4 +1,4 @@
-"""Pick and load the engine the config names (the model is loaded once and kept warm).
+"""Pick and load the engine [model] names (the model is loaded once and kept warm).
 
 ``engine = "auto"`` takes the fast decode loop where it has been proven identical and faster
 (the CPU, mono non-melody checkpoints), and the transformers reference everywhere else: the
@@ -9,28 +9,27 @@ from __future__ import annotations
 
 import logging
 
-from bridge.config import Config
 from bridge.engine.base import Engine
+from bridge.engine.settings import ModelSettings
 
 log = logging.getLogger(__name__)
 
 
-def load_engine(config: Config) -> Engine:
+def load_engine(model: ModelSettings) -> Engine:
     from bridge.engine.transformers_engine import load_engine as load_transformers
 
-    choice = config.model.engine
+    choice = model.engine
     if choice == "fast":
         from bridge.engine.fast import load_fast_engine
 
-        return load_fast_engine(config.model.name, config.model.device,
-                                cpu_int8=config.model.cpu_int8)
-    reference = load_transformers(config.model.name, config.model.device)
+        return load_fast_engine(model.name, model.device, cpu_int8=model.cpu_int8)
+    reference = load_transformers(model.name, model.device)
     if choice == "transformers" or not fast_engine_proven_for(reference):
         return reference
     from bridge.engine.fast import load_fast_engine
 
     # Shares the reference engine's weights: no second copy in memory.
-    return load_fast_engine(reference, cpu_int8=config.model.cpu_int8)
+    return load_fast_engine(reference, cpu_int8=model.cpu_int8)
 
 
 def fast_engine_proven_for(reference: Engine) -> bool:

@@ -35,6 +35,7 @@ from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
 from bridge.engine.base import EngineError
+from bridge.inbox.settings import InboxSettings
 from bridge.jobs.queue import QueueFull
 from bridge.request import REQUEST_FIELD_NAMES, REQUEST_FIELDS, GenerationRequest
 from bridge.session.control import Control
@@ -425,7 +426,7 @@ def _error_report(path: Path, problems: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def create(daemon: Control, settings: Any) -> Inbox | None:
+def create(daemon: Control, settings: InboxSettings) -> Inbox | None:
     """The inbox service for ``daemon`` from the ``[inbox]`` section; None when disabled."""
     if not settings.enabled:
         return None

@@ -9,7 +9,6 @@ import logging
 import secrets
 from pathlib import Path
 
-from bridge.config import SETTINGS, Config
 from bridge.engine.base import Engine, EngineError, GenerationSpec
 from bridge.engine.windows import WindowedEngine, can_window
 from bridge.events import ClipInfo
@@ -23,20 +22,20 @@ from bridge.params import SEED_MAX
 from bridge.post import tempo_fit
 from bridge.post.finishing import Grid, finish_to_grid
 from bridge.post.loop import DEFAULT_CROSSFADE_S
-from bridge.prompt import build_prompt
+from bridge.post.settings import FitSettings
+from bridge.prompt import DEFAULT_TEMPLATE, build_prompt
 from bridge.request import GenerationRequest
 
 log = logging.getLogger(__name__)
 
 
-def full_prompt(request: GenerationRequest, config: Config) -> str:
+def full_prompt(request: GenerationRequest, template: str = DEFAULT_TEMPLATE) -> str:
     return build_prompt(request.prompt, bpm=request.bpm, meter=request.meter, key=request.key,
-                        quality=request.quality, template=config.prompt.template)
+                        quality=request.quality, template=template)
 
 
 # [fit] max_seconds: the longest clip, generated in windows past the model's window.
-DEFAULT_MAX_SECONDS: float = next(s.default for s in SETTINGS
-                                  if (s.section, s.key) == ("fit", "max_seconds"))
+DEFAULT_MAX_SECONDS: float = FitSettings().max_seconds
 
 
 def check_duration(request: GenerationRequest, engine: Engine,
@@ -87,44 +86,49 @@ def generation_seconds(request: GenerationRequest, engine: Engine, clip_s: float
     return seconds if windows else min(seconds, engine.max_seconds)
 
 
-def use_tempo_lock(request: GenerationRequest, config: Config | None) -> bool:
-    """The request's tempo_lock, else the config's [fit] setting; a continuation is left
-    alone unless it asks: it starts sample-exactly where its prompt ends, and tempo lock would
-    move its first downbeat. ``config`` None: the setting is taken as off."""
+def use_tempo_lock(request: GenerationRequest, fit: FitSettings | None) -> bool:
+    """The request's tempo_lock, else the [fit] setting; a continuation is left alone unless
+    it asks: it starts sample-exactly where its prompt ends, and tempo lock would move its
+    first downbeat. ``fit`` None: the setting is taken as off."""
     if request.tempo_lock is not None:
         return request.tempo_lock
-    return bool(config is not None and config.fit.tempo_lock and not request.audio_prompt)
+    return bool(fit is not None and fit.tempo_lock and not request.audio_prompt)
 
 
 def prepare_conditioning(request: GenerationRequest, engine: Engine,
-                         config: Config | None = None) -> conditioning.Conditioning:
+                         fit: FitSettings | None = None) -> conditioning.Conditioning:
     """Load and check the request's audio prompt and melody, planned for its clip
     (raises AudioInputError, a ValueError, naming the file and the fix)."""
-    clip_s = check_duration(request, engine, config.fit.max_seconds if config else None)
+    clip_s = check_duration(request, engine, fit.max_seconds if fit else None)
     seconds = generation_seconds(request, engine, clip_s,
-                                 tempo_lock=use_tempo_lock(request, config))
+                                 tempo_lock=use_tempo_lock(request, fit))
     return conditioning.prepare(request, engine, clip_s=clip_s, gen_s=seconds)
 
 
 class Pipeline:
-    def __init__(self, config: Config, engine: Engine, out_dir: Path) -> None:
-        self.config = config
+    """One job, start to finish; handed its settings: [output] for the clip file, [fit] for
+    the length and the grid, [prompt] template for the words the model reads."""
+
+    def __init__(self, engine: Engine, out_dir: Path, *, output: OutputSettings,
+                 fit: FitSettings, template: str = DEFAULT_TEMPLATE) -> None:
         self.engine = engine
-        self.settings = OutputSettings.from_config(config)
+        self.settings = output
+        self.fit = fit
+        self.template = template
         self.writer = ClipWriter(out_dir, self.settings)
         # Clips past the model's window (up to [fit] max_seconds) are made in windows.
         self.windowed = WindowedEngine(engine) if can_window(engine) else None
 
     def run(self, ctx: JobContext) -> tuple[ClipInfo, ...]:
         request = ctx.request
-        clip_s = check_duration(request, self.engine, self.config.fit.max_seconds)
-        lock = use_tempo_lock(request, self.config)
+        clip_s = check_duration(request, self.engine, self.fit.max_seconds)
+        lock = use_tempo_lock(request, self.fit)
         windows = self.windowed is not None and window_limit(request, self.engine) is None
         seconds = generation_seconds(request, self.engine, clip_s, tempo_lock=lock,
                                      windows=windows)
         cond = conditioning.prepare(request, self.engine, clip_s=clip_s, gen_s=seconds)
         seed = request.seed if request.seed is not None else secrets.randbelow(SEED_MAX + 1)
-        text = full_prompt(request, self.config)
+        text = full_prompt(request, self.template)
         log.info("job %d: %r, %d x %.2f s (clip %.2f s), seed %d", ctx.job_id, text,
                  request.variations, seconds, clip_s, seed)
         spec = GenerationSpec(

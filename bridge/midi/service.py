@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import mido
 
@@ -24,7 +24,7 @@ from bridge.midi.controller import Controller
 from bridge.midi.feedback import MidiFeedback
 from bridge.midi.learn import ConfigFile, check_learnable
 from bridge.midi.ports import RETRY_S, InputPorts, OutputPort, describe, load_backend
-from bridge.midi.settings import MidiSettings
+from bridge.midi.settings import MidiSection, MidiSettings
 from bridge.session.control import Control
 
 log = logging.getLogger(__name__)
@@ -194,7 +194,8 @@ class MidiService:
             self._next_drop_report = now + DROP_REPORT_S
 
 
-def create(daemon: Control, midi: Any, config_file: ConfigFile) -> MidiService | None:
+def create(daemon: Control, midi: MidiSection, config_file: ConfigFile
+           ) -> MidiService | None:
     """The MIDI input service for ``daemon`` from the ``[midi]`` section, or None when MIDI is
     off or unusable (logged; the daemon runs on without MIDI). Learned mappings are saved into
     ``config_file``."""

@@ -22,7 +22,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pythonosc.osc_message_builder import build_msg
 
@@ -30,6 +30,7 @@ from bridge.events import ErrorReport, EventBus
 from bridge.musical_time import Meter
 from bridge.osc.coerce import shortest_float32
 from bridge.osc.dispatch import PacketError, human_reason, parse_packet
+from bridge.osc.settings import OscSettings
 from bridge.session.state import SessionState
 
 if TYPE_CHECKING:
@@ -238,7 +239,7 @@ def _resolve(host: str) -> str:
         return str(socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_DGRAM)[0][4][0])
 
 
-def create(daemon: Control, osc: Any) -> AbletonOscFollower | None:
+def create(daemon: Control, osc: OscSettings) -> AbletonOscFollower | None:
     """The follower when ``[osc] abletonosc`` is on; None otherwise."""
     if not osc.abletonosc:
         return None

@@ -21,13 +21,14 @@ import logging
 import queue
 import socket
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pythonosc.osc_server import BlockingOSCUDPServer
 
 from bridge.osc.dispatch import Dispatcher
 from bridge.osc.feedback import ClientRegistry, OscFeedback
 from bridge.osc.handlers import conditioning, jobs, knobs, learn, reaper, settings
+from bridge.osc.settings import OscSettings
 
 if TYPE_CHECKING:
     from bridge.session.control import Control
@@ -201,7 +202,7 @@ class OscService:
                 log.exception("OSC dispatch failed on a datagram from %s; going on", sender)
 
 
-def create(daemon: Control, osc: Any) -> OscService | None:
+def create(daemon: Control, osc: OscSettings) -> OscService | None:
     """The OSC service for ``daemon`` from the ``[osc]`` section; None when OSC is disabled."""
     if not osc.enabled:
         return None

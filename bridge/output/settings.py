@@ -1,45 +1,30 @@
-"""What a clip file looks like: format, rate, channels, depth, loudness, fades."""
+"""The [output] config section: where clips go and what the clip file looks like."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any
+from typing import Annotated
 
-from bridge.config import SETTINGS
+from pydantic import Field
+
+from bridge.schema import Section, Text, choice, float_range, int_range
 
 FORMATS = ("wav", "flac")
 
 
-@dataclass(frozen=True)
-class OutputSettings:
-    """What the clip file looks like; validated with the same checks as ``[output]``."""
+class OutputSettings(Section):
+    """What the clip file looks like; built from ``[output]``, or directly (tests, benches)."""
 
-    format: str = "wav"
-    sample_rate: int = 48000
-    channels: int = 2
-    bit_depth: int = 24
-    lufs: float = -14.0
-    true_peak_db: float = -1.0
-    fade_ms: float = 4.0
-
-    def __post_init__(self) -> None:
-        for spec in fields(self):
-            value = getattr(self, spec.name)
-            try:
-                checked = _OUTPUT_CHECKS[spec.name](value)
-            except ValueError as err:
-                raise ValueError(
-                    f"output {spec.name} = {value!r} is invalid: {err}; fix [output] "
-                    f"{spec.name} in the config or the matching command-line option"
-                ) from None
-            object.__setattr__(self, spec.name, checked)
-
-    @classmethod
-    def from_config(cls, config: Any) -> OutputSettings:
-        """Read ``config.output`` (a loaded ``bridge.config.Config``)."""
-        section = config.output
-        return cls(**{spec.name: getattr(section, spec.name) for spec in fields(cls)})
-
-
-# One source of truth for the ranges: the [output] settings table in bridge.config.
-_OUTPUT_CHECKS = {s.key: s.check for s in SETTINGS if s.section == "output"}
+    project_dir: Text = Field("", description=(
+        "the DAW project folder; clips go into its MusicGen/ folder (empty: the data folder)"))
+    format: Annotated[str, choice(*FORMATS)] = Field("wav", description="clip file format")
+    sample_rate: Annotated[int, int_range(8000, 192000)] = Field(
+        48000, description="clip sample rate")
+    channels: Annotated[int, int_range(1, 2)] = Field(2, description="1: mono, 2: stereo")
+    bit_depth: Annotated[int, choice(16, 24, 32)] = Field(
+        24, description="16, 24 or 32 (float) bits")
+    lufs: Annotated[float, float_range(-40.0, 0.0)] = Field(
+        -14.0, description="integrated loudness target")
+    true_peak_db: Annotated[float, float_range(-12.0, 0.0)] = Field(
+        -1.0, description="true-peak ceiling, dBTP")
+    fade_ms: Annotated[float, float_range(0.0, 100.0)] = Field(
+        4.0, description="fade in/out against clicks")

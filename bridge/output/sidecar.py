@@ -1,7 +1,7 @@
 """The JSON sidecar written beside every clip: the contract, defined once.
 
-``SIDECAR_FIELDS`` is what DAW-side importers (the Reaper script, the Max device) and
-docs/sidecar.md rely on; their tests read it from here. ``build_sidecar`` fills it from the
+``Sidecar`` (a pydantic model; ``SIDECAR_FIELDS`` lists its fields) is what DAW-side importers
+(the Reaper script, the Max device) and docs/sidecar.md rely on; their tests read it from here. ``build_sidecar`` fills it from the
 request and the job and refuses anything that does not match it, so a clip never lands with
 a sidecar the importers cannot read. Later features add fields through ``extra``.
 """
@@ -10,12 +10,62 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from typing import Any, NamedTuple
+from typing import Annotated, Any, NamedTuple
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bridge.output.settings import OutputSettings
 from bridge.request import GenerationRequest
+from bridge.schema import Check, check_of, problems
+
+
+def _json_type(name: str, accepts: Callable[[object], bool]) -> Check:
+    def check(value: object) -> object:
+        if isinstance(value, bool) or not accepts(value):
+            raise ValueError(f"expected a JSON {name}, got {value!r}")
+        return value
+
+    return Check(check, {"type": name})
+
+
+String = Annotated[str, _json_type("string", lambda v: isinstance(v, str))]
+Integer = Annotated[int, _json_type("integer", lambda v: isinstance(v, int))]
+_NUMBER = _json_type("number", lambda v: isinstance(v, (int, float)) and math.isfinite(v))
+Number = Annotated[float, _NUMBER]
+
+
+class Sidecar(BaseModel):
+    """The sidecar's contract fields; any other field is an extra (later features)."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    prompt: String = Field(description="the user's text, as typed")
+    full_prompt: String = Field(description=(
+        "the text the model got: the prompt plus tempo, meter, key and quality words"))
+    bpm: Number = Field(description="project tempo in quarter notes per minute")
+    meter: String = Field(description='time signature, "4/4", "6/8"')
+    key: String = Field(description='"A minor", "F# major"; empty: unknown')
+    bars: Integer = Field(description="clip length in bars")
+    seed: Integer = Field(description="the seed used (a random request records the one drawn)")
+    top_k: Integer = Field(description="top-k sampling")
+    top_p: Number = Field(description="top-p sampling; 0: off")
+    temperature: Number = Field(description="sampling temperature")
+    cfg: Number = Field(description="classifier-free guidance scale")
+    model: String = Field(description="the checkpoint: a hub id or a local directory")
+    sample_rate: Integer = Field(description="sample rate of the audio file, Hz")
+    frames: Integer = Field(description=(
+        "samples per channel in the audio file: round(bars * bar seconds * rate)"))
+    duration_s: Number = Field(description="frames / sample_rate, seconds")
+    job_id: Integer = Field(description="the daemon's job number")
+    variation: Integer = Field(description="which of the job's variations this clip is")
+    created: String = Field(description="when the clip was finished, ISO 8601 in UTC")
+    # Present only when the request carried it; every other field is always there.
+    position_s: Annotated[float | None, _NUMBER] = Field(None, description=(
+        "where the clip belongs in the project, seconds; only when the request gave one"))
+    client_id: String = Field(description="who asked (a Max device, a script); empty: unknown")
+    format: String = Field(description='"wav" or "flac"')
 
 
 class SidecarField(NamedTuple):
@@ -24,39 +74,16 @@ class SidecarField(NamedTuple):
     meaning: str
 
 
-SIDECAR_FIELDS: tuple[SidecarField, ...] = (
-    SidecarField("prompt", "string", "the user's text, as typed"),
-    SidecarField("full_prompt", "string",
-                 "the text the model got: the prompt plus tempo, meter, key and quality words"),
-    SidecarField("bpm", "number", "project tempo in quarter notes per minute"),
-    SidecarField("meter", "string", 'time signature, "4/4", "6/8"'),
-    SidecarField("key", "string", '"A minor", "F# major"; empty: unknown'),
-    SidecarField("bars", "integer", "clip length in bars"),
-    SidecarField("seed", "integer", "the seed used (a random request records the one drawn)"),
-    SidecarField("top_k", "integer", "top-k sampling"),
-    SidecarField("top_p", "number", "top-p sampling; 0: off"),
-    SidecarField("temperature", "number", "sampling temperature"),
-    SidecarField("cfg", "number", "classifier-free guidance scale"),
-    SidecarField("model", "string", "the checkpoint: a hub id or a local directory"),
-    SidecarField("sample_rate", "integer", "sample rate of the audio file, Hz"),
-    SidecarField("frames", "integer",
-                 "samples per channel in the audio file: round(bars * bar seconds * rate)"),
-    SidecarField("duration_s", "number", "frames / sample_rate, seconds"),
-    SidecarField("job_id", "integer", "the daemon's job number"),
-    SidecarField("variation", "integer", "which of the job's variations this clip is"),
-    SidecarField("created", "string", "when the clip was finished, ISO 8601 in UTC"),
-    SidecarField("position_s", "number",
-                 "where the clip belongs in the project, seconds; only when the request gave one"),
-    SidecarField("client_id", "string", "who asked (a Max device, a script); empty: unknown"),
-    SidecarField("format", "string", '"wav" or "flac"'),
+SIDECAR_FIELDS: tuple[SidecarField, ...] = tuple(
+    SidecarField(name, check_of(info.rebuild_annotation()).json_type, info.description or "")
+    for name, info in Sidecar.model_fields.items()
 )
 SIDECAR_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in SIDECAR_FIELDS)
-# Present only when the request carried it; every other field is always there.
-OPTIONAL_SIDECAR_FIELDS: frozenset[str] = frozenset({"position_s"})
+OPTIONAL_SIDECAR_FIELDS: frozenset[str] = frozenset(
+    name for name, info in Sidecar.model_fields.items() if not info.is_required())
 REQUIRED_SIDECAR_FIELDS: tuple[str, ...] = tuple(
     name for name in SIDECAR_FIELD_NAMES if name not in OPTIONAL_SIDECAR_FIELDS
 )
-_TYPE_BY_NAME = {f.name: f.json_type for f in SIDECAR_FIELDS}
 
 
 def build_sidecar(request: GenerationRequest, *, full_prompt: str, seed: int, model: str,
@@ -98,7 +125,7 @@ def build_sidecar(request: GenerationRequest, *, full_prompt: str, seed: int, mo
     if request.position_s is not None:
         data["position_s"] = request.position_s
     for name, value in (extra or {}).items():
-        if name in _TYPE_BY_NAME:
+        if name in Sidecar.model_fields:
             raise ValueError(f"extra field {name!r} would replace the sidecar contract's field; "
                              "give it another name")
         data[name] = value
@@ -108,26 +135,15 @@ def build_sidecar(request: GenerationRequest, *, full_prompt: str, seed: int, mo
 
 def validate_sidecar(data: Mapping[str, Any]) -> None:
     """Raise ValueError naming every missing or mistyped contract field (extras pass)."""
-    problems = [f"{name}: missing" for name in REQUIRED_SIDECAR_FIELDS if name not in data]
-    for name, value in data.items():
-        expected = _TYPE_BY_NAME.get(name)
-        if expected is not None and not _is_json_type(value, expected):
-            problems.append(f"{name}: expected a JSON {expected}, got {value!r}")
+    found: list[str] = []
+    try:
+        Sidecar.model_validate(dict(data))
+    except ValidationError as err:
+        found = [f"{p.loc[0]}: missing" if p.kind == "missing" else f"{p.loc[0]}: {p.expected}"
+                 for p in sorted(problems(err), key=lambda p: p.kind != "missing")]
     try:
         json.dumps(dict(data), allow_nan=False)
     except (TypeError, ValueError) as err:
-        problems.append(f"not JSON-serialisable ({err}); extra values must be plain JSON")
-    if problems:
-        raise ValueError("sidecar does not match SIDECAR_FIELDS: " + "; ".join(problems))
-
-
-def _is_json_type(value: object, json_type: str) -> bool:
-    if isinstance(value, bool):
-        return False
-    if json_type == "string":
-        return isinstance(value, str)
-    if json_type == "integer":
-        return isinstance(value, int)
-    if json_type == "number":
-        return isinstance(value, (int, float)) and math.isfinite(value)
-    raise AssertionError(f"unknown JSON type {json_type!r} in SIDECAR_FIELDS")
+        found.append(f"not JSON-serialisable ({err}); extra values must be plain JSON")
+    if found:
+        raise ValueError("sidecar does not match SIDECAR_FIELDS: " + "; ".join(found))

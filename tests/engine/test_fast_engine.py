@@ -385,7 +385,7 @@ def test_the_config_loader_builds_it_from_a_checkpoint_directory(tiny_model_dir)
     config = defaults().with_overrides({("model", "engine"): "fast",
                                         ("model", "name"): str(tiny_model_dir),
                                         ("model", "device"): "cpu"})
-    engine = load_engine(config)
+    engine = load_engine(config.model)
     assert isinstance(engine, FastEngine) and engine.mode == "eager"
     assert run(engine).audio.shape == (1, 1, 25 * HOP)
 

@@ -22,11 +22,11 @@ from bridge.engine.tiny_model import build_tiny_model
 from bridge.engine.transformers_engine import load_engine
 from bridge.events import DONE, FAILED, ErrorReport, JobEvent
 from bridge.jobs.conditioning import AudioInputError
-from bridge.jobs.pipeline import Pipeline, prepare_conditioning
+from bridge.jobs.pipeline import prepare_conditioning
 from bridge.jobs.queue import JobContext
 from bridge.musical_time import Meter, clip_samples
 from bridge.request import GenerationRequest
-from tests.support import make_config, make_daemon
+from tests.support import make_config, make_daemon, make_pipeline
 
 WAIT_S = 30.0
 
@@ -67,7 +67,7 @@ class SpecSpy:
 
 def run_job(tmp_path: Path, engine, request: GenerationRequest, **fit):
     config = make_config(tmp_path, {"fit": fit} if fit else None)
-    pipeline = Pipeline(config, engine, tmp_path / "clips")
+    pipeline = make_pipeline(config, engine, tmp_path / "clips")
     return pipeline.run(JobContext(job_id=7, request=request, cancel=threading.Event()))
 
 

@@ -14,11 +14,11 @@ import pytest
 import soundfile as sf
 
 from bridge.engine.base import EngineError
-from bridge.jobs.pipeline import Pipeline, check_duration, generation_seconds
+from bridge.jobs.pipeline import check_duration, generation_seconds
 from bridge.jobs.queue import JobContext
 from bridge.musical_time import Meter, clip_samples
 from bridge.request import GenerationRequest
-from tests.support import OneWindowEngine, make_config, make_daemon
+from tests.support import OneWindowEngine, make_config, make_daemon, make_pipeline
 
 TOO_LONG = ("61 bars at 120 BPM in 4/4 is 122.0 s, longer than the longest clip allowed "
             "(120 s); ask for fewer bars, or raise max_seconds under [fit] in the config file")
@@ -38,7 +38,7 @@ def test_a_long_clip_is_made_in_windows_and_is_exactly_n_bars(tiny_engine, tmp_p
         return calls[-1][1]
 
     monkeypatch.setattr(tiny_engine, "generate", spy)
-    pipeline = Pipeline(make_config(tmp_path), tiny_engine, tmp_path / "clips")
+    pipeline = make_pipeline(make_config(tmp_path), tiny_engine, tmp_path / "clips")
     progress: list[float] = []
     ctx = JobContext(job_id=1, request=request(16, loop=True), cancel=threading.Event(),
                      _on_progress=progress.append)

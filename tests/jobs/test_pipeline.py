@@ -9,17 +9,17 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from bridge.jobs.pipeline import Pipeline, generation_seconds
+from bridge.jobs.pipeline import generation_seconds
 from bridge.jobs.queue import JobContext
 from bridge.musical_time import Meter, clip_samples, clip_seconds
 from bridge.post.loop import loop_discontinuity
 from bridge.request import GenerationRequest
-from tests.support import make_config
+from tests.support import make_config, make_pipeline
 
 
 def _run(tmp_path: Path, engine, request: GenerationRequest, **fit):
     config = make_config(tmp_path, {"fit": fit} if fit else None)
-    pipeline = Pipeline(config, engine, tmp_path / "clips")
+    pipeline = make_pipeline(config, engine, tmp_path / "clips")
     ctx = JobContext(job_id=5, request=request, cancel=threading.Event())
     return pipeline.run(ctx)
 

@@ -311,3 +311,24 @@ def test_scripting_names_are_unique(patch):
     assert [n for n, k in Counter(names).items() if k > 1] == []
     for pattr in patch.objects("pattr"):
         assert pattr["text"].split("@bindto ")[1] in names
+
+
+# The parameter table's ranges as literals (bridge/params.py, bridge/musical_time.py), not read
+# from the package: a generator bug that moved a range cannot hide behind its own source.
+LITERAL_DIALS = {  # label: (min, max, default)
+    "Top-K": (1.0, 2048.0, 250.0),
+    "Top-P": (0.0, 1.0, 0.0),
+    "Temperature": (0.05, 4.0, 1.0),
+    "CFG": (1.0, 15.0, 3.0),
+}
+
+
+def test_dial_and_box_ranges_equal_the_parameter_tables_literal_ranges(patch):
+    found = {label: (valueof(d)["parameter_mmin"], valueof(d)["parameter_mmax"],
+                     valueof(d)["parameter_initial"][0]) for label, d in dials(patch).items()}
+    assert found == LITERAL_DIALS
+    bars, variations = valueof(numbox(patch, "bars")), valueof(numbox(patch, "variations"))
+    assert (bars["parameter_mmin"], bars["parameter_mmax"]) == (1.0, 512.0)
+    assert (variations["parameter_mmin"], variations["parameter_mmax"]) == (1.0, 8.0)
+    seed = numbox(patch, "seed_box")
+    assert (seed["minimum"], seed["maximum"]) == (-1, 2147483647)

@@ -1,0 +1,21 @@
+"""The [model] config section: which checkpoint, on which device, with which engine."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from bridge.schema import Flag, Section, Text, choice
+
+
+class ModelSettings(Section):
+    name: Text = Field("facebook/musicgen-small", description=(
+        "Hugging Face hub id or a local directory saved with save_pretrained"))
+    device: Annotated[str, choice("auto", "cuda", "mps", "cpu")] = Field(
+        "auto", description="auto: cuda, then mps, then cpu")
+    engine: Annotated[str, choice("auto", "transformers", "fast")] = Field("auto", description=(
+        "fast: the project's own decode loop (same output, faster); transformers: the "
+        "reference generate(); auto: fast on the CPU, transformers on GPUs until measured"))
+    cpu_int8: Flag = Field(False, description=(
+        "fast engine on CPU: weight-only int8 decoder linears (about 2x faster per step)"))
