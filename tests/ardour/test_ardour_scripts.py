@@ -76,7 +76,7 @@ def test_the_fields_the_importer_reads_exist_in_the_sidecar_and_manifest():
     used = json.loads(lib_eval("print(mg.encode({s = mg.SIDECAR_FIELDS_USED, "
                                "m = mg.MANIFEST_FIELDS_USED}))"))
     assert set(used["s"]) <= set(SIDECAR_FIELD_NAMES)
-    writer = Path("bridge/output/writer.py").read_text(encoding="utf-8")
+    writer = (ARDOUR_SCRIPTS.parent / "bridge" / "output" / "writer.py").read_text(encoding="utf-8")
     for name in used["m"]:  # the manifest line is the sidecar plus these
         assert f'"{name}": paths.' in writer, name
 
