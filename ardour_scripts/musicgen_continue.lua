@@ -51,15 +51,15 @@ function factory () return function ()
 	if unused > sr * 0.01 then
 		return mg.message (TITLE, string.format ("The region stops %.2f s before the end of its "
 			.. "file %s, and the daemon continues from the file's end. Bounce the region "
-			.. "(Region > Edit > Bounce) and continue the bounced one.", unused / sr, source:path ()), true)
+			.. "to a new file and continue that one.", unused / sr, source:path ()), true)
 	end
 	local ctx, why = mg.context (start, stop, sr)
 	if not ctx then return mg.message (TITLE, why, true) end
 	local seconds = (stop - start) / sr
 	local extra = { { type = "number", key = "bars", title = "Bars to add", min = 1,
 		max = mg.LIMITS.bars[2], step = 1, digits = 0, default = 4 } }
-	local heading = string.format ("Continue '%s': %s BPM, %s, after bar %d", region:name (),
-		mg.fmt (ctx.bpm), ctx.meter, ctx.bar)
+	local heading = string.format ("Continue '%s': %s BPM, %s", region:name (), mg.fmt (ctx.bpm),
+		ctx.meter)
 	ctx.position_s = stop / sr  -- the continuation starts where the region ends
 	mg.request_over (heading, ctx, extra, function (req, answers)
 		req.bars = math.floor ((tonumber (answers.bars) or 0) + 0.5)

@@ -73,6 +73,7 @@ def ardour_run(tmp_path_factory: pytest.TempPathFactory, tiny_engine: Any) -> di
     daemon.start()
     try:
         assert all_done.wait(90.0), f"{len(finished)} of {len(requests)} jobs finished"
+        generated = list(finished)  # the continue request made later adds a job of its own
         # Things the importer must leave alone: a clip being written, and audio the daemon
         # never listed (no manifest line, no sidecar).
         (daemon.out_dir / ".half.wav.0123.part").write_bytes(b"RIFF")
@@ -94,7 +95,7 @@ def ardour_run(tmp_path_factory: pytest.TempPathFactory, tiny_engine: Any) -> di
     finally:
         daemon.stop()
     state = json.loads((session_dir / "musicgen-ardour.json").read_text(encoding="utf-8"))
-    return {"headless": headless, "requests": request_data, "events": finished,
+    return {"headless": headless, "requests": request_data, "events": generated,
             "report": report, "state": state, "out_dir": daemon.out_dir,
             "session_dir": session_dir}
 
