@@ -11,27 +11,22 @@ layers at the same place, the first on top. Partial files are never read.]]
 
 function factory () return function ()
 	local TITLE = "MusicGen: import finished clips"
-	-- The shared code sits beside this script in Ardour's scripts folder (musicgen-bridge ardour
-	-- install puts it there). Defined inside factory: Ardour keeps only factory's bytecode.
+	-- <musicgen_lib> the same in every MusicGen script (tests/ardour checks): the shared code
+	-- sits beside this script (musicgen-bridge ardour install puts it there). Ardour keeps only
+	-- factory's bytecode and its Lua has no dofile, so this is here and reads, then loads.
 	local function musicgen_lib ()
-		local dirs = { ARDOUR.user_config_directory (-1) .. "/scripts" }
-		local sep = os.getenv ("OS") == "Windows_NT" and ";" or ":"
-		for d in (os.getenv ("ARDOUR_DATA_PATH") or ""):gmatch ("[^" .. sep .. "]+") do
-			dirs[#dirs + 1] = d .. "/scripts"
+		local path = ARDOUR.user_config_directory (-1) .. "/scripts/musicgen_lib.lua"
+		local f = io.open (path, "rb")
+		if not f then
+			LuaDialog.Message ("MusicGen", path .. " is missing: run musicgen-bridge ardour install",
+				LuaDialog.MessageType.Error, LuaDialog.ButtonType.Close):run ()
+			return nil
 		end
-		for _, d in ipairs (dirs) do
-			-- Ardour's Lua has no dofile or require: read the file and load it.
-			local f = io.open (d .. "/musicgen_lib.lua", "rb")
-			if f then
-				local code = f:read ("a")
-				f:close ()
-				return assert (load (code, "@" .. d .. "/musicgen_lib.lua")) ()
-			end
-		end
-		LuaDialog.Message ("MusicGen", "musicgen_lib.lua is not in " .. table.concat (dirs, " or ")
-			.. ". Install the scripts again with: musicgen-bridge ardour install",
-			LuaDialog.MessageType.Error, LuaDialog.ButtonType.Close):run ()
+		local code = f:read ("a")
+		f:close ()
+		return assert (load (code, "@" .. path)) ()
 	end
+	-- </musicgen_lib>
 	local mg = musicgen_lib ()
 	if not mg then return end
 	local n = mg.import_pending ()

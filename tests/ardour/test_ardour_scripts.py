@@ -56,6 +56,14 @@ def test_each_script_has_the_header_ardour_lists_it_by():
     assert not re.search(r"^ardour\s*{", LIB.read_text(encoding="utf-8"), re.M)  # no header
 
 
+def test_every_script_loads_the_library_with_the_same_code():
+    blocks = {name: re.search(r"-- <musicgen_lib>.*?-- </musicgen_lib>",
+                              (ARDOUR_SCRIPTS / name).read_text(encoding="utf-8"), re.S)
+              for name in ACTIONS}
+    assert all(blocks.values()), blocks
+    assert len({b.group(0) for b in blocks.values()}) == 1  # one copy, repeated
+
+
 def test_library_limits_match_the_request_schema():
     out = json.loads(lib_eval("print(mg.encode({l = mg.LIMITS, seed = mg.SEED_MAX, "
                               "prompt = mg.MAX_PROMPT_CHARS}))"))
