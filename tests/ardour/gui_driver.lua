@@ -31,7 +31,8 @@ local function regions_of (track)
 	return out
 end
 
--- Runs an editor action script with a region selected and the dialog answered.
+-- Runs an editor action script with the dialog answered and, given a region, that region
+-- as the selection (without one, the real editor and its selection).
 local function run_action (mg, script, region, answers)
 	local record = { messages = {}, dialogs = 0 }
 	local real_editor, real_dialog = Editor, LuaDialog
@@ -39,7 +40,9 @@ local function run_action (mg, script, region, answers)
 		local given = false
 		return function () if given then return nil end given = true return region end
 	end }
-	Editor = { get_selection = function () return { regions = { regionlist = function () return list end } } end }
+	if region then
+		Editor = { get_selection = function () return { regions = { regionlist = function () return list end } } end }
+	end
 	LuaDialog = {
 		MessageType = real_dialog.MessageType, ButtonType = real_dialog.ButtonType,
 		Message = function (title, text)
@@ -89,6 +92,12 @@ return function (signal, ref, ...)
 		else
 			report.continues[#report.continues + 1] = { error = "no region " .. c.name .. " at " .. c.position }
 		end
+	end
+	if cfg.loop then
+		-- The real editor: no range selected, a loop range set, as a user would.
+		Editor:get_selection ():clear_all ()
+		Editor:set_loop_range (Temporal.timepos_t (cfg.loop.from), Temporal.timepos_t (cfg.loop.to), "MusicGen test loop")
+		report.loop_generate = run_action (mg, "musicgen_generate.lua", nil, cfg.loop.answers)
 	end
 	local tm = Temporal.TempoMap.read ()
 	report.bar_samples = {}

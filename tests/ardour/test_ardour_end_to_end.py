@@ -89,6 +89,8 @@ def ardour_run(tmp_path_factory: pytest.TempPathFactory, tiny_engine: Any) -> di
                 # 7/8 from bar 3: a bar more would cross the change at bar 5.
                 {"name": FUNK["prompt"], "position": bar[2], "answers": {**FUNK, "bars": 1}},
             ],
+            # Generate in the editor itself, from a loop range over bars 7-8 (120 4/4).
+            "loop": {"from": bar[6], "to": bar[7], "answers": {**STRAIGHT, "prompt": "loop"}},
         }, RATE)
         report = run_editor(config_home, session_dir / "song.ardour", tmp / "report.json",
                             tmp / "editor.log", timeout_s=90.0)
@@ -195,3 +197,15 @@ def test_continue_asks_with_the_regions_file_and_refuses_across_a_change(ardour_
     assert abs(request.prompt_seconds - TWO_BARS_120_4_4_S) < 0.01
     assert refused["dialogs"] == 1
     assert "tempo changes at bar 5 (97 -> 120 BPM)" in refused["messages"][0]
+
+
+def test_generate_in_the_editor_takes_the_loop_range_when_nothing_is_selected(ardour_run):
+    run, bar = ardour_run["report"]["loop_generate"], ardour_run["report"]["bar_samples"]
+    assert "error" not in run and not run["messages"], run
+    folder = request_folder(ardour_run["out_dir"])
+    written = [json.loads(p.read_text(encoding="utf-8"))
+               for p in [*folder.glob("*.json"), *(folder / "done").glob("*.json")]]
+    [loop] = [r for r in written if r["prompt"] == "loop"]
+    request = GenerationRequest.from_dict(loop)
+    assert (request.bars, request.bpm, str(request.meter)) == (1, 120.0, "4/4")
+    assert round(request.position_s * RATE) == bar[6]  # bar 7
