@@ -73,14 +73,20 @@ def scripts_dir(config_home: Path) -> Path:
     return config_home / "ardour7" / "scripts"
 
 
+def ardour_env(config_home: Path) -> dict[str, str]:
+    """Ardour's per-user folders (config, clip library, caches) inside the test's folder."""
+    base = config_home.parent
+    return {**os.environ, "XDG_CONFIG_HOME": str(config_home),
+            "XDG_DATA_HOME": str(base / "data"), "XDG_CACHE_HOME": str(base / "cache")}
+
+
 def run_headless(config_home: Path, scenario: dict[str, Any], tmp: Path) -> dict[str, Any]:
     """Run tests/ardour/headless.lua in ardour7-lua; return its result (see that file)."""
     scenario_path, result_path = tmp / "scenario.json", tmp / "headless-result.json"
     scenario_path.write_text(json.dumps(scenario), encoding="utf-8")
     proc = subprocess.run(
         [tool("ardour7-lua"), str(HERE / "headless.lua"), str(scenario_path), str(result_path)],
-        env={**os.environ, "XDG_CONFIG_HOME": str(config_home)}, capture_output=True, text=True,
-        timeout=60)
+        env=ardour_env(config_home), capture_output=True, text=True, timeout=60)
     assert result_path.is_file(), f"ardour7-lua wrote no result:\n{proc.stdout}\n{proc.stderr}"
     result = json.loads(result_path.read_text(encoding="utf-8"))
     assert not result["errors"], f"{result['errors']}\n{proc.stdout}\n{proc.stderr}"
@@ -152,7 +158,7 @@ def run_editor(config_home: Path, session_file: Path, report: Path, log_path: Pa
     forget_engine_hints(session_file)
     command = [tool("xvfb-run"), "-a", "-s", "-screen 0 1280x900x24",
                tool("ardour7", "ardour"), "--no-splash", "--no-announcements", str(session_file)]
-    env = {**os.environ, "XDG_CONFIG_HOME": str(config_home)}
+    env = ardour_env(config_home)
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
