@@ -14,6 +14,7 @@ from typing import Any
 
 from bridge import __version__
 from bridge import config as config_mod
+from bridge.daw_install import add_ardour_parser
 from bridge.midi_cli import add_midi_parser
 from bridge.params import PARAMS
 
@@ -97,6 +98,7 @@ def _build_parser() -> argparse.ArgumentParser:
     tiny.add_argument("--seed", type=int, default=0, help="weight seed")
 
     add_midi_parser(sub)
+    add_ardour_parser(sub)
     return parser
 
 

@@ -96,6 +96,13 @@ local function main()
   local ctx = lib.musical_context(proj, start, stop)
   local fields = ask(ctx)
   if not fields then return end
+  -- The prompt and the new bars are played at one tempo and meter, or not at all.
+  local change = lib.tempo_change(proj, ctx, start, stop + fields.bars * ctx.bar_s)
+  if change then
+    return lib.message(change:gsub("^%l", string.upper) .. " between the selection start and "
+      .. "the end of the new bars: select a range with one tempo and time signature, or add "
+      .. "fewer bars.", TITLE)
+  end
 
   local dir = lib.join(lib.requests_dir(folder), lib.AUDIO)
   local ok, err = lib.ensure_dir(dir)

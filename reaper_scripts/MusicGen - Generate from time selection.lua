@@ -96,10 +96,9 @@ local function main()
   if not start then return lib.message(stop, TITLE) end
   local ctx = lib.musical_context(proj, start, stop)
   if ctx.change then
-    local answer = reaper.MB("The tempo or time signature changes inside the selection ("
-      .. ctx.change .. "). A clip has one tempo: it will use the values at the selection "
-      .. "start. Continue?", TITLE, 1)
-    if answer ~= 1 then return end
+    -- A clip has one tempo and meter: refuse rather than make bars that miss the grid.
+    return lib.message(ctx.change:gsub("^%l", string.upper) .. " inside the selection: select "
+      .. "a range with one tempo and time signature.", TITLE)
   end
   local fields = ask(ctx, proj)
   if not fields then return end

@@ -470,12 +470,40 @@ function M.musical_context(proj, start, stop)
     -- Within 2 ms of a bar line counts as whole bars: snapping lands exactly, hands do not.
     bars = (whole >= 1 and math.abs(exact - whole) * bar_s < 0.002) and whole or nil,
   }
-  local end_num, end_denom, end_bpm = reaper.TimeMap_GetTimeSigAtTime(proj, stop - 0.0005)
-  if end_num ~= num or end_denom ~= denom or math.abs(end_bpm - bpm) > 0.005 then
-    ctx.change = string.format("%s BPM %d/%d at the start, %s BPM %d/%d at the end",
-                               M.fmt(bpm), num, denom, M.fmt(end_bpm), end_num, end_denom)
-  end
+  ctx.change = M.tempo_change(proj, ctx, start, stop)
   return ctx
+end
+
+-- Why [start, stop) cannot be one clip at ctx's tempo and meter, or nil. Every tempo/time
+-- signature marker inside is looked at (not just the two ends: a change and a change back
+-- would cancel out there), and the end is compared too (a ramp from before the start).
+function M.tempo_change(proj, ctx, start, stop)
+  local function differs(n, d, b)
+    return n ~= ctx.num or d ~= ctx.denom or math.abs(b - ctx.bpm) > 0.005
+  end
+  local function describe(n, d, b, where)
+    local parts = {}
+    if math.abs(b - ctx.bpm) > 0.005 then
+      parts[#parts + 1] = string.format("the tempo changes %s (%s -> %s BPM)", where,
+                                        M.fmt(ctx.bpm), M.fmt(b))
+    end
+    if n ~= ctx.num or d ~= ctx.denom then
+      parts[#parts + 1] = string.format("the time signature changes %s (%s -> %d/%d)", where,
+                                        ctx.meter, n, d)
+    end
+    return table.concat(parts, " and ")
+  end
+  for i = 0, reaper.CountTempoTimeSigMarkers(proj) - 1 do
+    local _, time, measure = reaper.GetTempoTimeSigMarker(proj, i)
+    if time > start + 0.0005 and time < stop - 0.0005 then
+      local n, d, b = reaper.TimeMap_GetTimeSigAtTime(proj, time)
+      if differs(n, d, b) then
+        return describe(n, d, b, string.format("at bar %d", math.floor(measure + 0.5) + 1))
+      end
+    end
+  end
+  local n, d, b = reaper.TimeMap_GetTimeSigAtTime(proj, stop - 0.0005)
+  if differs(n, d, b) then return describe(n, d, b, "before the end") end
 end
 
 ----------------------------------------------------------------------------------------------

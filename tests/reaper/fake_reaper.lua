@@ -191,6 +191,19 @@ function Fake.new(scenario)
     local seg = tempo_at(proj_of(p), time)
     return seg.num, seg.denom, seg.bpm
   end
+  -- One marker per tempo-map entry; measurepos counts whole bars from the project start.
+  r.CountTempoTimeSigMarkers = function(p) return #proj_of(p).tempo end
+  r.GetTempoTimeSigMarker = function(p, idx)
+    local tempo = proj_of(p).tempo
+    local t = tempo[idx + 1]
+    if t == nil then return false, -1, -1, -1, 0, 0, 0, false end
+    local measures = 0
+    for i = 2, idx + 1 do
+      local prev = tempo[i - 1]
+      measures = measures + (tempo[i].time - prev.time) / (prev.num * (4 / prev.denom) * 60 / prev.bpm)
+    end
+    return true, t.time, math.floor(measures + 1e-9), 0, t.bpm, t.num, t.denom, false
+  end
   r.GetCursorPositionEx = function(p) return proj_of(p).cursor end
   r.GetPlayStateEx = function(p) return proj_of(p).play_state end
   r.GetSetProjectInfo = function(p, desc, value, is_set)

@@ -45,6 +45,20 @@ def test_continue_renders_the_selection_and_requests_a_continuation(run_script, 
     parse_request(files[0].read_text(encoding="utf-8"), request, files[0].parent)
 
 
+def test_continue_refuses_new_bars_that_cross_a_tempo_change(run_script, tmp_path):
+    # 120 BPM until 16 s (bar 9), then 90: 4 bars after a selection ending at 12 s cross it.
+    tempo = [{"time": 0, "bpm": 120, "num": 4, "denom": 4},
+             {"time": 16.0, "bpm": 90, "num": 4, "denom": 4}]
+    result = run_script(CONTINUE, {
+        "projects": [project(tmp_path / "s.rpp", selection=[4.0, 12.0], tempo=tempo)],
+        "inputs": [continue_answer(bars="4")],
+    })
+    assert "The tempo changes at bar 9 (120 -> 90 BPM) between the selection start and the end "\
+           "of the new bars" in result["messages"][0]["text"]
+    assert result["renders"] == []  # refused before anything was rendered or written
+    assert not (tmp_path / "MusicGen" / "requests").exists()
+
+
 def test_continue_uses_whatever_format_the_user_renders_to(run_script, tmp_path):
     result = run_script(CONTINUE, {
         "projects": [project(tmp_path / "s.rpp", selection=[0.0, 40.0], render_ext="flac")],

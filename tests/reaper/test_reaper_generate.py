@@ -155,15 +155,44 @@ def test_cancel_writes_nothing(run_script, tmp_path):
     assert not (tmp_path / "MusicGen" / "requests").exists()
 
 
-def test_a_tempo_change_inside_the_selection_asks_first(run_script, tmp_path):
+def test_a_tempo_change_inside_the_selection_is_refused_with_the_bar(run_script, tmp_path):
+    # 120 BPM 4/4 (2 s bars) for 4 bars, then 96 BPM: bar 5 starts at 8 s.
     tempo = [{"time": 0, "bpm": 120, "num": 4, "denom": 4},
-             {"time": 4.0, "bpm": 140, "num": 4, "denom": 4}]
+             {"time": 8.0, "bpm": 96, "num": 4, "denom": 4}]
+    result = run_script(GENERATE, {
+        "projects": [project(tmp_path / "s.rpp", selection=[4.0, 12.0], tempo=tempo)],
+        "inputs": [answer()],
+    })
+    [message] = result["messages"]
+    assert message["text"].startswith("The tempo changes at bar 5 (120 -> 96 BPM) inside the "
+                                      "selection: select a range with one tempo")
+    assert result["dialogs"] == []
+    assert not (tmp_path / "MusicGen" / "requests").exists()
+
+
+def test_a_change_and_back_inside_the_selection_is_still_refused(run_script, tmp_path):
+    # The ends agree (120 4/4), but bars 3-4 are in 7/8: comparing the ends alone misses it.
+    tempo = [{"time": 0, "bpm": 120, "num": 4, "denom": 4},
+             {"time": 4.0, "bpm": 120, "num": 7, "denom": 8},
+             {"time": 7.5, "bpm": 120, "num": 4, "denom": 4}]
+    result = run_script(GENERATE, {
+        "projects": [project(tmp_path / "s.rpp", selection=[0.0, 11.5], tempo=tempo)],
+        "inputs": [answer()],
+    })
+    [message] = result["messages"]
+    assert "time signature changes at bar 3 (4/4 -> 7/8) inside the selection" in message["text"]
+    assert result["dialogs"] == []
+
+
+def test_a_marker_that_changes_nothing_is_not_a_change(run_script, tmp_path):
+    tempo = [{"time": 0, "bpm": 120, "num": 4, "denom": 4},
+             {"time": 4.0, "bpm": 120, "num": 4, "denom": 4}]
     result = run_script(GENERATE, {
         "projects": [project(tmp_path / "s.rpp", selection=[0.0, 8.0], tempo=tempo)],
-        "mb_answers": [2], "inputs": [answer()],  # 2: Cancel
+        "inputs": [answer()],
     })
-    assert "120 BPM 4/4 at the start, 140 BPM 4/4 at the end" in result["messages"][0]["text"]
-    assert result["dialogs"] == []
+    assert only_request(tmp_path / "MusicGen")["bars"] == 4
+    assert result["errors"] == []
 
 
 def test_reminds_to_start_the_importer_only_when_it_is_not_running(run_script, tmp_path):
