@@ -18,11 +18,15 @@ from typing import Any
 import platformdirs
 import tomlkit
 
+from bridge.engine.device_names import DEVICE_HELP, check_device_name
 from bridge.midi.mapping import check_mappings
 from bridge.midi.triggers import check_notes, check_presets
 from bridge.musical_time import Meter, check_bars, check_bpm, normalize_key
 from bridge.params import PARAMS, check_seed
 from bridge.prompt import DEFAULT_QUALITY, DEFAULT_TEMPLATE, check_template
+from bridge.reading import read_regular
+
+MAX_CONFIG_BYTES = 1 << 20  # a config is a few KB; /dev/zero or a FIFO must not be read
 
 APP_NAME = "musicgen-bridge"
 
@@ -119,6 +123,34 @@ def _host_ports(value: object) -> list[str]:
     return [_host_port(v) for v in value]
 
 
+def _check_journal(value: str) -> str:
+    """The journal must be a file we can write (or create), checked now, not at the first job."""
+    if not value:
+        return value
+    path = Path(value).expanduser()
+    if path.is_dir():
+        raise ValueError("is a folder; name a file, e.g. \"~/musicgen/journal.jsonl\"")
+    if path.exists():
+        try:
+            with open(path, "r+b"):  # opened for writing, not changed
+                pass
+        except OSError as err:
+            raise ValueError(f"the file is not writable ({err.strerror})") from None
+        return value
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent  # the daemon creates missing folders below the first existing one
+    # A probe, because permission bits do not tell (read-only mounts, root on /sys).
+    probe = parent / f".musicgen-journal-probe-{os.getpid()}.tmp"
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        os.unlink(probe)
+    except OSError as err:
+        raise ValueError(f"cannot create it: {parent} is not a writable folder "
+                         f"({err.strerror})") from None
+    return value
+
+
 def _param(name: str) -> Callable[[object], Any]:
     return PARAMS[name].check
 
@@ -135,8 +167,8 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("model", "name", "facebook/musicgen-small", _str,
             "Hugging Face hub id or a local directory saved with save_pretrained"),
-    Setting("model", "device", "auto", _choice("auto", "cuda", "mps", "cpu"),
-            "auto: cuda, then mps, then cpu"),
+    Setting("model", "device", "auto", check_device_name,
+            f"{DEVICE_HELP}; auto: cuda, then mps, then cpu"),
     Setting("model", "engine", "auto", _choice("auto", "transformers", "fast"),
             "fast: the project's own decode loop (same output, faster); transformers: the "
             "reference generate(); auto: fast on the CPU, transformers on GPUs until measured"),
@@ -152,6 +184,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("generation", "seed", -1, lambda v: -1 if check_seed(v) is None else check_seed(v),
             "-1: a new random seed per job"),
     Setting("generation", "negative_prompt", "", _str, "what guidance steers away from"),
+    Setting("generation", "audio_folders", [], _str_list,
+            "folders audio prompts and melodies may be read from, besides the clip folder "
+            '(e.g. ["~/Music/stems"]); a path anywhere else is refused'),
     Setting("prompt", "template", DEFAULT_TEMPLATE, lambda v: check_template(_str(v)),
             "parts without a value (e.g. no key) are dropped"),
     Setting("prompt", "quality", DEFAULT_QUALITY, _str,
@@ -167,7 +202,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("output", "true_peak_db", -1.0, _float_range(-12.0, 0.0), "true-peak ceiling, dBTP"),
     Setting("output", "fade_ms", 4.0, _float_range(0.0, 100.0), "fade in/out against clicks"),
     Setting("queue", "max_pending", 16, _int_range(1, 1000), "queued jobs beyond this are refused"),
-    Setting("queue", "journal", "", _str, "pending-jobs journal (empty: in the data folder)"),
+    Setting("queue", "journal", "", lambda v: _check_journal(_str(v)),
+            "pending-jobs journal (empty: in the data folder)"),
     Setting("osc", "enabled", True, _bool, "listen for OSC"),
     Setting("osc", "host", "127.0.0.1", _str,
             "listen address; anything but loopback obeys only the allow list"),
@@ -287,9 +323,13 @@ def load(path: str | os.PathLike[str] | None = None) -> Config:
             )
         return defaults()
     try:
-        document = tomlkit.parse(file.read_text(encoding="utf-8"))
+        text = read_regular(file, MAX_CONFIG_BYTES, follow=True).decode("utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"{file}: cannot read config: {err}") from None
+    except ValueError as err:  # not a regular file, or too large (UserError)
+        raise ConfigError(f"cannot read config: {err}") from None
+    try:
+        document = tomlkit.parse(text)
     except tomlkit.exceptions.ParseError as err:
         raise ConfigError(f"{file}: not valid TOML: {err}") from None
     return Config(file, _freeze(_merge(document, str(file))))

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from bridge.errors import UserError
 from bridge.files import fsync_directory
 from bridge.request import GenerationRequest
 
@@ -249,3 +250,76 @@ def _remove_stale_temp_files(path: Path) -> None:
         except OSError as err:
             log.warning("cannot remove the stale journal temp file %s: %s", tmp, err)
 
+
+
+class JournalLock:
+    """An exclusive lock on ``<journal>.lock``, held while a daemon uses the journal.
+
+    flock (POSIX) / msvcrt.locking (Windows) is released by the OS when the process dies, so a
+    SIGKILLed daemon never leaves a stale lock. Within one process, queues on the same journal
+    share the lock (tests run several in turn): the lock keeps other processes out.
+    """
+
+    _held: dict[str, tuple[int, int]] = {}  # resolved lock path -> (fd, users)
+    _guard = threading.Lock()
+
+    def __init__(self, key: str) -> None:
+        self._key = key
+
+    @classmethod
+    def acquire(cls, journal: Path) -> JournalLock:
+        path = Path(os.path.realpath(journal.with_name(journal.name + ".lock")))
+        key = str(path)
+        with cls._guard:
+            if key in cls._held:
+                fd, users = cls._held[key]
+                cls._held[key] = (fd, users + 1)
+                return cls(key)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+            except OSError as err:
+                # The journal cannot be written either (its writes log that): no lock to hold.
+                log.warning("cannot create the journal lock %s: %s", path, err)
+                return cls(key)
+            try:
+                _lock_fd(fd)
+            except OSError:
+                holder = _read_pid(fd)
+                os.close(fd)
+                raise UserError(
+                    f"another musicgen-bridge{f' (pid {holder})' if holder else ''} is using "
+                    f"the job journal {journal}; stop it first, or give this one its own "
+                    f'journal with [queue] journal = "..." in its config') from None
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            cls._held[key] = (fd, 1)
+            return cls(key)
+
+    def release(self) -> None:
+        with self._guard:
+            fd, users = self._held.get(self._key, (-1, 0))
+            if users > 1:
+                self._held[self._key] = (fd, users - 1)
+            elif users == 1:
+                del self._held[self._key]
+                os.close(fd)  # closing the descriptor releases the lock
+
+
+def _lock_fd(fd: int) -> None:
+    if os.name == "nt":
+        import msvcrt
+
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    else:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _read_pid(fd: int) -> str:
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except (OSError, AttributeError):
+        return ""
+    return text if text.isdigit() else ""

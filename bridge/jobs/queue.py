@@ -37,7 +37,7 @@ from bridge.events import (
     JobInfo,
     JobState,
 )
-from bridge.jobs.journal import Journal, JournalEntry
+from bridge.jobs.journal import Journal, JournalEntry, JournalLock
 from bridge.request import GenerationRequest
 
 log = logging.getLogger(__name__)
@@ -175,7 +175,11 @@ class JobQueue:
         self._run = run
         self._publish = publish
         self._max_pending = max_pending
+        # One daemon per journal: a second one would run the first one's jobs and sweep its
+        # in-flight temp file. Taken before the journal is read; released by stop().
+        self._journal_lock = JournalLock.acquire(journal_path) if journal_path else None
         self._journal = Journal(journal_path)
+        self._resumed = False
         self._lock = threading.Lock()
         self._pending: dict[int, JobInfo] = {}
         self._running: JobInfo | None = None
@@ -194,14 +198,26 @@ class JobQueue:
 
     # -- public API ------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Start the worker; jobs journaled by an earlier daemon run before any new ones."""
+    def resume(self) -> None:
+        """Queue the jobs an earlier daemon journaled (QUEUED events), without running them:
+        the daemon does this before its inputs start, so their first status counts them, and
+        starts the worker after them, so no job starts (and no attempt is counted) when an
+        input cannot start."""
         with self._lock:
-            if self._thread is not None or self._stopping:
-                raise RuntimeError("a JobQueue can be started only once")
+            if self._resumed:
+                return
+            self._resumed = True
             for entry in self._journal.entries:
                 if entry.job_id not in self._pending:
                     self._resume(entry)
+        self._flush()
+
+    def start(self) -> None:
+        """Start the worker; jobs journaled by an earlier daemon run before any new ones."""
+        self.resume()
+        with self._lock:
+            if self._thread is not None or self._stopping:
+                raise RuntimeError("a JobQueue can be started only once")
             self._thread = threading.Thread(target=self._work_loop, name="bridge-job-worker",
                                             daemon=True)
             self._thread.start()
@@ -218,13 +234,20 @@ class JobQueue:
             if self._running_cancel is not None:
                 self._running_cancel.set()
             thread = self._thread
-        self._work.put((_STOP_PRIORITY, next(self._order), _STOP))
+        self._work.put((_STOP_PRIORITY, next(self._order), _STOP))  # unbounded: never blocks
         if thread is None:
+            self._release_journal()
             return
         thread.join(timeout)
+        self._release_journal()
         if thread.is_alive():
             log.warning("the job worker did not stop within %.1f s (the running job does not "
                         "honour cancel); leaving it behind", timeout)
+
+    def _release_journal(self) -> None:
+        lock, self._journal_lock = self._journal_lock, None
+        if lock is not None:
+            lock.release()
 
     def submit(self, request: GenerationRequest) -> int:
         """Queue a job and return its id; raises QueueFull when max_pending jobs wait.

@@ -30,6 +30,10 @@ class Control(Protocol):
         """Queue ``request`` (default: the session state); raises ValueError for the asker."""
         ...
 
+    def check_audio(self, request: GenerationRequest) -> None:
+        """Refuse audio files the request may not read, without decoding (cheap)."""
+        ...
+
     def cancel(self, job_id: int | None = None) -> bool:
         """Cancel a queued or the running job (None: the running one); False when unknown."""
         ...
