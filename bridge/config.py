@@ -19,6 +19,7 @@ import platformdirs
 import tomlkit
 
 from bridge.engine.device_names import DEVICE_HELP, check_device_name
+from bridge.errors import UserError
 from bridge.midi.mapping import check_mappings
 from bridge.midi.triggers import check_notes, check_presets
 from bridge.musical_time import Meter, check_bars, check_bpm, normalize_key
@@ -31,7 +32,7 @@ MAX_CONFIG_BYTES = 1 << 20  # a config is a few KB; /dev/zero or a FIFO must not
 APP_NAME = "musicgen-bridge"
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """The config file cannot be used; the message names the file, key, value and fix."""
 
 

@@ -185,3 +185,16 @@ def test_a_failed_second_variation_leaves_no_first_one(tmp_path, tiny_engine, mo
     assert sorted(p.name for p in out.iterdir() if p.suffix in (".wav", ".json")) == []
     manifest = out / "manifest.jsonl"
     assert not manifest.exists() or manifest.read_text() == ""
+
+
+def test_stop_waits_for_the_tempo_fit_warm_up(tmp_path, tiny_engine, monkeypatch):
+    """A warm-up still importing when the interpreter exits prints "can't register atexit
+    after shutdown": stop() lets it finish."""
+    from bridge.post import tempo_fit
+
+    release = threading.Event()
+    monkeypatch.setattr(tempo_fit, "warm_up", lambda: release.wait(1.0))
+    daemon = make_daemon(tmp_path, tiny_engine, {"fit": {"tempo_lock": True}})
+    daemon.start()
+    daemon.stop()
+    assert [t.name for t in threading.enumerate() if t.name == "fit-warm-up"] == []

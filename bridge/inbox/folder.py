@@ -37,7 +37,7 @@ from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
 from bridge.engine.base import EngineError
-from bridge.errors import MAX_NAME_CHARS, bounded, reason_of, shown
+from bridge.errors import MAX_NAME_CHARS, UserError, bounded, reason_of, shown
 from bridge.jobs.queue import QueueFull
 from bridge.reading import NotARegularFile, TooLarge, kind_of, read_regular
 from bridge.request import REQUEST_FIELD_NAMES, REQUEST_FIELDS, GenerationRequest
@@ -77,7 +77,7 @@ class RequestRejected:
     reason: str
 
 
-class RequestError(ValueError):
+class RequestError(UserError):
     """The file is not a usable request; ``problems`` lists each thing to fix (bounded: a
     file with 50,000 unknown keys gets a reason a person can read, not 12 MB)."""
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bridge.engine.base import Cancelled
+from bridge.errors import UserError
 from bridge.events import (
     CANCELLED,
     DONE,
@@ -56,7 +57,7 @@ OUT_OF_MEMORY = "out of memory: try fewer variations or bars, or a smaller model
 INTERRUPTED = "interrupted: the daemon stopped; the job runs again when it starts"
 
 
-class QueueFull(ValueError):
+class QueueFull(UserError):
     def __init__(self, max_pending: int) -> None:
         super().__init__(f"queue is full ({max_pending} jobs waiting); "
                          "wait for one to finish or cancel one")
