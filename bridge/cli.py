@@ -14,6 +14,7 @@ from typing import Any
 
 from bridge import __version__, preflight
 from bridge import config as config_mod
+from bridge.errors import reason_of
 from bridge.midi_cli import add_midi_parser
 from bridge.params import PARAMS
 
@@ -228,6 +229,7 @@ def _serve(args: argparse.Namespace) -> int:
     preflight.check_output_folder(out_dir)
     if config.osc.enabled:
         preflight.check_udp_port_free(config.osc.host, config.osc.port)
+    preflight.claim_journal(config.journal_path)  # held until the process exits
     preflight.check_model_reachable(config.model.name)
     engine = load_engine(config)
     daemon = Daemon(config, engine, out_dir=out_dir)
@@ -295,5 +297,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError, RuntimeError) as err:
         # Bad input, a missing model, an unwritable folder: one clear line, non-zero exit.
         log.debug("command failed", exc_info=True)
-        print(f"musicgen-bridge: error: {err}", file=sys.stderr)
+        print(f"musicgen-bridge: error: {reason_of(err)}", file=sys.stderr)
         return 2

@@ -122,15 +122,20 @@ class Daemon:
         regular or too large, without decoding them: cheap enough for an input thread."""
         check_audio_paths(request, self.audio_folders)
 
-    def submit(self, request: GenerationRequest | None = None) -> int:
+    def submit(self, request: GenerationRequest | None = None, *,
+               origin: str | None = None) -> int:
         """Queue ``request`` (default: a snapshot of the session state); returns the job id.
 
         Raises ValueError (including QueueFull) with a message meant for the person asking.
+        ``origin``: where the request came from (a request file); one already queued returns
+        its job's id (a daemon killed before it moved the file finds it again on restart).
         """
+        if origin and (existing := self.queue.job_for(origin)) is not None:
+            return existing
         request = request if request is not None else self.state.snapshot()
         warnings = check_supported(request, self.engine, max_seconds=self.config.fit.max_seconds,
                                    audio_folders=self.audio_folders)
-        job_id = self.queue.submit(request)
+        job_id = self.queue.submit(request, origin)
         self.last_submitted = (job_id, request)
         for warning in warnings:  # to /musicgen/error at the feedback targets; the job runs
             self.bus.publish(ErrorReport(f"job {job_id}", f"warning: {warning}"))

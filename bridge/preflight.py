@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bridge.engine.device_names import check_device_name
 from bridge.errors import UserError, shown
+from bridge.jobs.journal import JournalLock
 
 HUB_HOST = "huggingface.co"
 
@@ -67,6 +68,12 @@ def check_udp_port_free(host: str, port: int, *, what: str = "[osc] port",
             raise UserError(f"cannot listen for OSC on {host}:{port}: {err.strerror} (another "
                             f"musicgen-bridge, or another program, uses it); stop it or choose "
                             f"another port with {flag} or {what}") from None
+
+
+def claim_journal(path: Path) -> JournalLock:
+    """Take the journal's lock now (the daemon's queue shares it), so a second daemon on the
+    same journal is told before it loads a model, not after."""
+    return JournalLock.acquire(Path(path))
 
 
 def check_device(name: str) -> None:

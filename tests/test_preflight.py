@@ -146,3 +146,27 @@ def test_preflight_port_zero_and_a_writable_folder_pass(tmp_path):
     preflight.check_output_folder(tmp_path / "new" / "clips")
     assert (tmp_path / "new" / "clips").is_dir()
     assert list((tmp_path / "new" / "clips").iterdir()) == []  # the probe is gone
+
+
+def test_a_second_serve_on_the_same_journal_is_refused_before_the_model_loads(
+        tmp_path, no_model_load, capsys):
+    import subprocess
+    import sys
+
+    journal = tmp_path / "journal.jsonl"
+    config = tmp_path / "c.toml"
+    config.write_text(f'[queue]\njournal = "{journal}"\n[osc]\nport = 0\n')
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom pathlib import Path\n"
+         "from bridge.jobs.journal import JournalLock\n"
+         "JournalLock.acquire(Path(sys.argv[1]))\nprint('locked', flush=True)\n"
+         "time.sleep(60)\n", str(journal)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        status = main(["serve", "--config", str(config), "--out", str(tmp_path / "clips")])
+    finally:
+        holder.kill()
+        holder.wait()
+    assert status == 2
+    [line] = _errors(capsys)
+    assert f"another musicgen-bridge (pid {holder.pid}) is using the job journal" in line

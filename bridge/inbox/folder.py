@@ -167,6 +167,7 @@ def _resolve_audio_paths(request: GenerationRequest, folder: Path) -> Generation
 class _Pending:
     due: float
     signature: tuple[int, int] | None = None  # (size, mtime_ns) when last looked at
+    inode: int = 0
     changed_at: float = 0.0
     full_logged: bool = False
 
@@ -346,6 +347,7 @@ class Inbox:
                                 f"the request itself into {self.folder.name}/"])
             return True
         now = self._clock()
+        st.inode = stat.st_ino
         signature = (stat.st_size, stat.st_mtime_ns)
         if signature != st.signature:  # first look, or still being written
             st.signature, st.changed_at, st.due = signature, now, now + self._settle_s
@@ -381,7 +383,10 @@ class Inbox:
 
     def _submit(self, path: Path, request: GenerationRequest, st: _Pending) -> bool:
         try:
-            job_id = self.daemon.submit(request)
+            # The file's identity: a daemon killed between queueing the job and moving the file
+            # to done/ finds the same file (inode, mtime, size) after the restart.
+            origin = f"inbox:{path.name}:{st.inode}:{st.signature}"
+            job_id = self.daemon.submit(request, origin=origin)
         except QueueFull as err:
             if not st.full_logged:
                 log.warning("inbox: %s waits: %s", path.name, err)

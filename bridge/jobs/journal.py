@@ -35,6 +35,10 @@ from bridge.request import GenerationRequest
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+# Where recent jobs came from (a request file's name, inode, mtime and size), kept in the
+# header: a request file the daemon was killed before moving to done/ is found again after the
+# restart and is not queued a second time.
+MAX_ORIGINS = 512
 QUEUED = "queued"
 RUNNING = "running"
 
@@ -77,6 +81,19 @@ class JournalEntry:
         return cls(job_id, GenerationRequest.from_dict(request), attempts, state == RUNNING)
 
 
+def _parse_origins(data: bytes) -> dict[str, int]:
+    """The header's origins; none when absent or damaged (an older journal)."""
+    try:
+        header = json.loads(data.split(b"\n", 1)[0].decode("utf-8"))
+        origins = header.get("origins", {}) if isinstance(header, dict) else {}
+    except (ValueError, RecursionError):
+        return {}
+    if not isinstance(origins, dict):
+        return {}
+    return {str(k): v for k, v in list(origins.items())[-MAX_ORIGINS:]
+            if isinstance(v, int) and not isinstance(v, bool)}
+
+
 def _parse_header(data: object) -> int:
     if not isinstance(data, dict) or data.get("journal") != FORMAT_VERSION:
         raise ValueError(f'expected a header {{"journal": {FORMAT_VERSION}, "next_id": N}}')
@@ -100,6 +117,7 @@ class Journal:
         self._clock = clock
         self._lock = threading.Lock()
         self._entries: dict[int, JournalEntry] = {}
+        self._origins: dict[str, int] = {}  # origin -> job id, oldest first
         self._next_id = 1
         self._write_failing = False
         if path is not None:
@@ -111,14 +129,24 @@ class Journal:
         with self._lock:
             return sorted(self._entries.values(), key=lambda entry: entry.job_id)
 
-    def add(self, request: GenerationRequest) -> int:
-        """Journal a new job and return its id, one higher than any id ever handed out."""
+    def add(self, request: GenerationRequest, origin: str | None = None) -> int:
+        """Journal a new job and return its id, one higher than any id ever handed out.
+        ``origin`` (where the request came from) is remembered for ``job_for``."""
         with self._lock:
             job_id = self._next_id
             self._next_id += 1
             self._entries[job_id] = JournalEntry(job_id, request)
+            if origin:
+                self._origins[origin] = job_id
+                while len(self._origins) > MAX_ORIGINS:
+                    del self._origins[next(iter(self._origins))]
             self._save()
             return job_id
+
+    def job_for(self, origin: str) -> int | None:
+        """The job already made from ``origin``, if it is among the recent ones."""
+        with self._lock:
+            return self._origins.get(origin)
 
     def started(self, job_id: int) -> None:
         self._change(job_id, lambda e: replace(e, running=True, attempts=e.attempts + 1))
@@ -145,7 +173,10 @@ class Journal:
     def _save(self) -> None:
         if self.path is None:
             return
-        lines = [json.dumps({"journal": FORMAT_VERSION, "next_id": self._next_id})]
+        header: dict[str, object] = {"journal": FORMAT_VERSION, "next_id": self._next_id}
+        if self._origins:
+            header["origins"] = self._origins
+        lines = [json.dumps(header)]  # ASCII: file names may hold undecodable bytes
         lines += [entry.to_line() for _, entry in sorted(self._entries.items())]
         try:
             _write_atomically(self.path, "\n".join(lines) + "\n")
@@ -169,6 +200,7 @@ class Journal:
             log.exception("cannot read the job journal %s; starting with no pending jobs", path)
             return
         next_id, entries, bad = _parse(data, path)
+        self._origins = _parse_origins(data)
         # Ids a damaged line still shows count too, so an id is never handed out twice.
         seen = [entry.job_id for entry in entries]
         seen += [int(m) for line in bad for m in _ID_IN_TEXT.findall(line)]

@@ -250,16 +250,23 @@ class JobQueue:
         if lock is not None:
             lock.release()
 
-    def submit(self, request: GenerationRequest) -> int:
+    def job_for(self, origin: str) -> int | None:
+        """The job already queued (or run) from ``origin``, if recent; see ``submit``."""
+        return self._journal.job_for(origin)
+
+    def submit(self, request: GenerationRequest, origin: str | None = None) -> int:
         """Queue a job and return its id; raises QueueFull when max_pending jobs wait.
 
         Works before start() and after stop() too: the job is journaled and runs when a
-        worker (this one, or the next daemon's) gets to it.
+        worker (this one, or the next daemon's) gets to it. With ``origin`` (a request
+        file's identity) a second submit of the same origin returns the first job's id.
         """
         with self._lock:
+            if origin and (existing := self._journal.job_for(origin)) is not None:
+                return existing
             if len(self._pending) >= self._max_pending:
                 raise QueueFull(self._max_pending)
-            job_id = self._journal.add(request)
+            job_id = self._journal.add(request, origin)
             self._enqueue(JobInfo(job_id, JobState.QUEUED, request))
         self._flush()
         return job_id

@@ -205,3 +205,28 @@ def test_audio_in_a_configured_folder_is_accepted(make_box, tmp_path):
     box = make_box(overrides={"generation": {"audio_folders": [str(stems)]}})
     write_atomic(box.folder, "ok.json", {**VALID, "audio_prompt": str(take)})
     wait_for(lambda: box.done() == ["ok.job1.json"])
+
+
+def test_a_request_queued_but_not_moved_before_a_kill_runs_once(make_box, monkeypatch,
+                                                                  tmp_path):
+    from bridge.inbox.folder import Inbox
+    from tests.support import make_daemon
+
+    box = make_box()
+    monkeypatch.setattr(Inbox, "_accept", lambda self, path, job_id: None)  # killed here
+    write_atomic(box.folder, "once.json", VALID)
+    wait_for(lambda: box.daemon.queue.jobs())
+    assert box.settled()
+    box.stop()
+    assert (box.folder / "once.json").exists()  # the file was never moved
+    monkeypatch.undo()
+    restarted = make_daemon(tmp_path / "d0", box.daemon.engine)  # same journal and folder
+    inbox = Inbox(restarted, box.folder, settle_s=0.05, parse_grace_s=0.6, retry_full_s=0.1)
+    restarted.queue.resume()
+    inbox.start()
+    try:
+        wait_for(lambda: (box.folder / "done" / "once.job1.json").exists())
+        assert [job.job_id for job in restarted.jobs()] == [1]  # resumed, not queued again
+    finally:
+        inbox.stop()
+        restarted.stop()
