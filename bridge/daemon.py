@@ -214,8 +214,8 @@ class Daemon:
         self.queue.stop()
         if self._fit_warm_up is not None:
             # An import still running on a daemon thread when the interpreter exits prints
-            # "can't register atexit after shutdown": let it finish (it is seconds at most).
-            self._fit_warm_up.join(timeout=30.0)
+            # "can't register atexit after shutdown": let it finish (seconds; bounded).
+            self._fit_warm_up.join(timeout=10.0)
         log.info("musicgen-bridge stopped")
 
     def wait(self, timeout: float | None = None) -> bool:
