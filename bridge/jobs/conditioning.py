@@ -69,24 +69,29 @@ def check_audio_path(value: str, field: str, allowed: Sequence[Path]) -> Path:
             f"{field}: {shown(value)} is outside the folders audio is read from (the clip "
             f"folder and [generation] audio_folders in the config); copy the file into the "
             f"clip folder or add its folder to audio_folders")
+    _check_file(resolved, field, str(path))
+    return resolved
+
+
+def _check_file(file: Path, field: str, name: str) -> None:
+    """A regular, non-empty file under MAX_AUDIO_BYTES (a FIFO would block the reader, a
+    device never ends); ``name`` is how the request named it."""
     try:
-        info = resolved.stat()
+        info = file.stat()
     except FileNotFoundError:
-        raise AudioInputError(f"{field}: no such file {shown(str(path))}; give the path of "
+        raise AudioInputError(f"{field}: no such file {shown(name)}; give the path of "
                               f"{_FORMATS}") from None
     except OSError as err:
-        raise AudioInputError(f"{field}: cannot read {shown(str(path))}: "
-                              f"{err.strerror}") from None
+        raise AudioInputError(f"{field}: cannot read {shown(name)}: {err.strerror}") from None
     if not stat.S_ISREG(info.st_mode):
-        raise AudioInputError(f"{field}: {shown(str(path))} is {kind_of(info.st_mode)}, not an "
+        raise AudioInputError(f"{field}: {shown(name)} is {kind_of(info.st_mode)}, not an "
                               f"audio file; give the path of {_FORMATS}")
     if info.st_size == 0:
-        raise AudioInputError(f"{field}: {shown(str(path))} is empty (0 bytes); render or "
-                              "export the audio again")
+        raise AudioInputError(f"{field}: {shown(name)} is empty (0 bytes); render or export "
+                              "the audio again")
     if info.st_size > MAX_AUDIO_BYTES:
-        raise AudioInputError(f"{field}: {shown(str(path))} is {info.st_size >> 20} MB; audio "
+        raise AudioInputError(f"{field}: {shown(name)} is {info.st_size >> 20} MB; audio "
                               f"prompts are read up to {MAX_AUDIO_BYTES >> 20} MB")
-    return resolved
 
 
 def check_audio_paths(request: GenerationRequest, allowed: Sequence[Path]) -> None:
@@ -235,20 +240,7 @@ def read_audio(path: str, field: str, *, last_s: float | None = None,
     first ``first_s`` seconds, or all of it. Refuses (AudioInputError) a missing, empty,
     unreadable, too short (< 0.5 s) or silent file."""
     file = Path(path).expanduser()
-    try:
-        info = file.stat()
-    except FileNotFoundError:
-        raise AudioInputError(f"{field}: no such file {str(file)!r}; give the path of "
-                              f"{_FORMATS}") from None
-    if not stat.S_ISREG(info.st_mode):  # a FIFO would block the reader, a device never ends
-        raise AudioInputError(f"{field}: {str(file)!r} is {kind_of(info.st_mode)}, not an "
-                              f"audio file; give the path of {_FORMATS}")
-    if info.st_size == 0:
-        raise AudioInputError(f"{field}: {str(file)!r} is empty (0 bytes); render or export "
-                              "the audio again")
-    if info.st_size > MAX_AUDIO_BYTES:
-        raise AudioInputError(f"{field}: {str(file)!r} is {info.st_size >> 20} MB; audio "
-                              f"prompts are read up to {MAX_AUDIO_BYTES >> 20} MB")
+    _check_file(file, field, str(file))
     data, rate, start, frames = _read(file, field, last_s=last_s, first_s=first_s)
     duration = frames / rate
     if frames == 0:
