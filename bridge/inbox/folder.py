@@ -188,8 +188,9 @@ class _Handler(FileSystemEventHandler):
 
     def _forward(self, event: FileSystemEvent, path: str | bytes) -> None:
         try:
-            if not event.is_directory:
-                self._notify(Path(os.fsdecode(path)))
+            # Folders too: a folder named like a request must be moved aside with a reason,
+            # not left for ever (the worker looks at what each path is).
+            self._notify(Path(os.fsdecode(path)))
         except Exception:  # a raising handler would kill watchdog's dispatcher thread
             log.exception("inbox: could not handle %r", event)
 
@@ -288,7 +289,7 @@ class Inbox:
     # -- worker ------------------------------------------------------------------------------
 
     def _notify(self, path: Path) -> None:
-        if path.parent != self.folder:
+        if path.parent != self.folder or path.name in (DONE_DIR, REJECTED_DIR, AUDIO_DIR):
             return  # moved into done/ or rejected/ by us, or a subfolder's business
         if is_temp_name(path.name):
             return  # the rename to the final name brings it back

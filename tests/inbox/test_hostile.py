@@ -230,3 +230,11 @@ def test_a_request_queued_but_not_moved_before_a_kill_runs_once(make_box, monkey
     finally:
         inbox.stop()
         restarted.stop()
+
+
+def test_a_folder_made_while_watching_is_moved_aside(make_box):
+    box = make_box()
+    (box.folder / "late.json").mkdir()
+    wait_for(lambda: "late.error.txt" in box.rejected())
+    assert "folder" in box.error_text("late")
+    assert _left(box) == []
