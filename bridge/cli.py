@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bridge import __version__
+from bridge import __version__, preflight
 from bridge import config as config_mod
 from bridge.daw_install import add_ardour_parser
+from bridge.errors import reason_of
 from bridge.midi_cli import add_midi_parser
 from bridge.params import PARAMS
 
@@ -24,7 +25,7 @@ log = logging.getLogger("bridge")
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="PATH", help="config file (default: the per-user one)")
     p.add_argument("--model", help="hub id or local directory (default: config [model] name)")
-    p.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), help="compute device")
+    p.add_argument("--device", help="compute device: auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--engine", choices=("auto", "transformers", "fast"),
                    help="decoding engine (default: config [model] engine, auto)")
     p.add_argument("--out", metavar="DIR",
@@ -151,9 +152,17 @@ def _generate(args: argparse.Namespace) -> int:
             changes[name] = str(Path(changes[name]).expanduser().resolve())
     # Validate before loading the model: a typo in --bpm should not wait for the weights.
     request = default_request(config).with_changes(**changes)
+    preflight.check_prompt(request.prompt, has_audio=bool(request.audio_prompt))
+    out_dir = _out_dir(args, config)
+    preflight.check_output_folder(out_dir)
+    preflight.check_model_reachable(config.model.name)
     engine = load_engine(config.model)
     # A one-shot run keeps no journal: a killed `generate` should not resume in a later daemon.
-    daemon = Daemon(config, engine, out_dir=_out_dir(args, config), journal=False)
+    # The files named on its own command line may be read wherever they are.
+    daemon = Daemon(config, engine, out_dir=out_dir, journal=False,
+                    audio_folders=tuple(Path(changes[name]).parent
+                                        for name in ("audio_prompt", "melody_audio")
+                                        if changes.get(name)))
     finished = threading.Event()
     outcome: dict[str, Any] = {}
     bar = _ProgressBar(enabled=not args.no_progress and sys.stderr.isatty())
@@ -218,8 +227,14 @@ def _serve(args: argparse.Namespace) -> int:
 
     config = _load_config(args)
     _setup_logging(config.log.level)
+    out_dir = _out_dir(args, config)
+    preflight.check_output_folder(out_dir)
+    if config.osc.enabled:
+        preflight.check_udp_port_free(config.osc.host, config.osc.port)
+    preflight.claim_journal(config.journal_path)  # held until the process exits
+    preflight.check_model_reachable(config.model.name)
     engine = load_engine(config.model)
-    daemon = Daemon(config, engine, out_dir=_out_dir(args, config))
+    daemon = Daemon(config, engine, out_dir=out_dir)
     for service in create_services(daemon):
         daemon.add_service(service)
 
@@ -284,5 +299,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError, RuntimeError) as err:
         # Bad input, a missing model, an unwritable folder: one clear line, non-zero exit.
         log.debug("command failed", exc_info=True)
-        print(f"musicgen-bridge: error: {err}", file=sys.stderr)
+        print(f"musicgen-bridge: error: {reason_of(err)}", file=sys.stderr)
         return 2

@@ -23,6 +23,7 @@ import tomlkit
 from pydantic import BaseModel, Field, ValidationError
 
 from bridge.engine.settings import ModelSettings
+from bridge.errors import UserError
 from bridge.inbox.settings import InboxSettings
 from bridge.jobs.settings import QueueSettings
 from bridge.midi.settings import MidiSection
@@ -30,16 +31,21 @@ from bridge.osc.settings import OscSettings
 from bridge.output.settings import OutputSettings
 from bridge.post.settings import FitSettings
 from bridge.prompt import PromptSettings
+from bridge.reading import read_regular
 from bridge.schema import FROZEN, Problem, Section, choice, problems
 from bridge.session.settings import GenerationSettings
+
+MAX_CONFIG_BYTES = 1 << 20  # a config is a few KB; /dev/zero or a FIFO must not be read
 
 APP_NAME = "musicgen-bridge"
 MAX_SHOWN_CHARS = 120  # a long value (a whole mapping table) is cut in messages
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """The config file cannot be used; the message names the file, and every key, value and
     fix."""
+
+    multiline = True  # every problem in the file, one per line
 
 
 def default_config_path() -> Path:
@@ -154,9 +160,13 @@ def load(path: str | os.PathLike[str] | None = None) -> Config:
             )
         return defaults()
     try:
-        document = tomlkit.parse(file.read_text(encoding="utf-8"))
+        text = read_regular(file, MAX_CONFIG_BYTES, follow=True).decode("utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"{file}: cannot read config: {err}") from None
+    except ValueError as err:  # not a regular file, or too large (UserError)
+        raise ConfigError(f"cannot read config: {err}") from None
+    try:
+        document = tomlkit.parse(text)
     except tomlkit.exceptions.ParseError as err:
         raise ConfigError(f"{file}: not valid TOML: {err}") from None
     return _build(document.unwrap(), file, str(file))

@@ -17,6 +17,7 @@ from typing import Protocol
 from bridge.config import Config
 from bridge.engine.base import CONTINUATION, MELODY, NEGATIVE_PROMPT, Engine, GenerationSpec
 from bridge.events import ErrorReport, EventBus, JobInfo
+from bridge.jobs.conditioning import check_audio_paths
 from bridge.jobs.pipeline import Pipeline, check_duration, prepare_conditioning
 from bridge.jobs.queue import JobQueue
 from bridge.midi.learn import check_learnable
@@ -47,7 +48,8 @@ def default_request(config: Config) -> GenerationRequest:
 
 
 def check_supported(request: GenerationRequest, engine: Engine, *,
-                    max_seconds: float | None = None) -> list[str]:
+                    max_seconds: float | None = None, decode: bool = True,
+                    audio_folders: tuple[Path, ...] | None = None) -> list[str]:
     """Refuse, before queueing, what the loaded model cannot honour, and audio files it
     cannot use (missing, unreadable, empty, too short, silent). Returns warnings about what
     will be ignored (already logged); the caller shows them to the person asking."""
@@ -72,7 +74,9 @@ def check_supported(request: GenerationRequest, engine: Engine, *,
     if not request.prompt.strip() and not request.audio_prompt:
         raise ValueError("prompt is empty: say what to generate (e.g. /musicgen/prompt "
                          "\"dusty funk drums\")")
-    if request.audio_prompt or request.melody_audio:
+    if audio_folders is not None:  # where audio may be read from; before any decoding
+        check_audio_paths(request, audio_folders)
+    if decode and (request.audio_prompt or request.melody_audio):
         prepare_conditioning(request, engine)
     return warnings
 
@@ -86,10 +90,16 @@ def _warm_up_tempo_fit() -> None:
 
 class Daemon:
     def __init__(self, config: Config, engine: Engine, *, out_dir: Path | None = None,
-                 journal: bool = True) -> None:
+                 journal: bool = True, audio_folders: tuple[Path, ...] = ()) -> None:
         self.config = config
         self.engine = engine
         self.out_dir = Path(out_dir) if out_dir is not None else config.output_dir
+        # Where audio prompts may be read from: a request (from a shared folder, a script, the
+        # network) must not make the daemon re-synthesise any audio file on the machine into
+        # the project folder.
+        self.audio_folders = (self.out_dir,
+                              *(Path(f).expanduser() for f in config.generation.audio_folders),
+                              *audio_folders)
         self.bus = EventBus()
         self.state = SessionState(default_request(config), publish=self.bus.publish)
         self.tempo = TempoArbiter(self.state, config.midi.tempo_source)
@@ -103,19 +113,30 @@ class Daemon:
         # (job id, request) of the latest accepted submission: what /musicgen/vary re-runs.
         self.last_submitted: tuple[int, GenerationRequest] | None = None
         self._learner: LearnerFn | None = None
+        self._fit_warm_up: threading.Thread | None = None
 
     def default_request(self) -> GenerationRequest:
         return default_request(self.config)
 
-    def submit(self, request: GenerationRequest | None = None) -> int:
+    def check_audio(self, request: GenerationRequest) -> None:
+        """Refuse (AudioInputError) audio files outside the allowed folders, missing, not
+        regular or too large, without decoding them: cheap enough for an input thread."""
+        check_audio_paths(request, self.audio_folders)
+
+    def submit(self, request: GenerationRequest | None = None, *,
+               origin: str | None = None) -> int:
         """Queue ``request`` (default: a snapshot of the session state); returns the job id.
 
         Raises ValueError (including QueueFull) with a message meant for the person asking.
+        ``origin``: where the request came from (a request file); one already queued returns
+        its job's id (a daemon killed before it moved the file finds it again on restart).
         """
+        if origin and (existing := self.queue.job_for(origin)) is not None:
+            return existing
         request = request if request is not None else self.state.snapshot()
-        warnings = check_supported(request, self.engine,
-                                   max_seconds=self.config.fit.max_seconds)
-        job_id = self.queue.submit(request)
+        warnings = check_supported(request, self.engine, max_seconds=self.config.fit.max_seconds,
+                                   audio_folders=self.audio_folders)
+        job_id = self.queue.submit(request, origin)
         self.last_submitted = (job_id, request)
         for warning in warnings:  # to /musicgen/error at the feedback targets; the job runs
             self.bus.publish(ErrorReport(f"job {job_id}", f"warning: {warning}"))
@@ -154,13 +175,31 @@ class Daemon:
             self.services.append(service)
 
     def start(self) -> None:
+        """Start the inputs, then the job worker. Inputs first: when one cannot start (the OSC
+        port is busy) the ones started are stopped again and no journaled job has started or
+        had an attempt counted."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.queue.resume()  # journaled jobs are queued (not run) before inputs report status
+        started: list[Service] = []
+        try:
+            for service in self.services:
+                service.start()
+                started.append(service)
+        except BaseException:
+            for service in reversed(started):
+                try:
+                    service.stop()
+                except Exception:
+                    log.exception("stopping %r after a failed start failed", service)
+            self._stopped.set()
+            self.queue.stop()  # releases the journal; nothing ran
+            raise
         if self.config.fit.tempo_lock:
             # librosa compiles on first use (seconds); pay that now, not on the first clip.
-            threading.Thread(target=_warm_up_tempo_fit, name="fit-warm-up", daemon=True).start()
+            self._fit_warm_up = threading.Thread(target=_warm_up_tempo_fit, name="fit-warm-up",
+                                                 daemon=True)
+            self._fit_warm_up.start()
         self.queue.start()
-        for service in self.services:
-            service.start()
         log.info("musicgen-bridge serving: model %s on %s engine, clips into %s",
                  self.engine.model_id, self.engine.name, self.out_dir)
 
@@ -174,6 +213,10 @@ class Daemon:
             except Exception:
                 log.exception("stopping %r failed", service)
         self.queue.stop()
+        if self._fit_warm_up is not None:
+            # An import still running on a daemon thread when the interpreter exits prints
+            # "can't register atexit after shutdown": let it finish (seconds; bounded).
+            self._fit_warm_up.join(timeout=10.0)
         log.info("musicgen-bridge stopped")
 
     def wait(self, timeout: float | None = None) -> bool:

@@ -17,6 +17,8 @@ def make_config(tmp_path: Path, overrides: dict[str, dict[str, Any]] | None = No
     flat: dict[tuple[str, str], Any] = {
         ("output", "project_dir"): str(tmp_path / "project"),
         ("queue", "journal"): str(tmp_path / "journal.jsonl"),
+        # Tests write their audio prompts anywhere under tmp_path.
+        ("generation", "audio_folders"): [str(tmp_path)],
         ("osc", "port"): 0,
         ("osc", "feedback"): [],
         ("midi", "enabled"): False,

@@ -112,7 +112,24 @@ below for the rest. Unknown fields are refused (a misspelt knob must not silentl
 Ranges: {ranges}.
 
 Paths in `audio_prompt` and `melody_audio` may be relative to the request folder (the Reaper
-"Continue" script renders into `requests/audio/`). A path that does not exist is refused.
+"Continue" script renders into `requests/audio/`). Audio is read only from inside the clip
+folder (`MusicGen/`, which holds `requests/audio/`) and the folders listed in the config's
+`[generation] audio_folders` (e.g. `audio_folders = ["~/Music/stems"]`); any other path is
+refused with the same answer whether or not the file exists, so a request cannot probe the
+machine or copy its audio into a shared project. Inside those folders a missing, empty,
+non-regular (FIFO, device, folder) or over-2 GB file is refused with its reason.
+
+What is not a request gets a reason too: anything that is not a regular file (a FIFO, a
+symbolic link, a folder) is moved to `rejected/` unread, files over 1 MB unread, JSON nested
+too deeply or with numbers too large to read is refused. Reasons are capped (20 problems,
+300 characters each), and files moved to `done/` and `rejected/` get a short, printable name
+(long or non-UTF-8 names get a hash suffix), so a request never runs twice because its name
+could not be moved. The daemon refuses to start the inbox when `requests/done` or
+`requests/rejected` is a symbolic link.
+
+A request with several `variations` is all or nothing: if one variation cannot be written
+(disk full), those already written are removed again and the job reports failed with no
+clip, so no half batch is left in the project or in `manifest.jsonl`.
 """
 
 

@@ -13,6 +13,8 @@ from typing import Protocol
 
 import numpy as np
 
+from bridge.errors import UserError
+
 # Conditioning a loaded model may or may not support; requests needing one it lacks are refused.
 CONTINUATION = "continuation"
 MELODY = "melody"
@@ -23,8 +25,11 @@ class Cancelled(Exception):
     """Raised out of ``Engine.generate`` when its cancel event was set."""
 
 
-class EngineError(RuntimeError):
-    """A generation failed for a reason a person can act on (message says how)."""
+class EngineError(UserError, RuntimeError):
+    """A generation failed for a reason a person can act on (message says how).
+
+    A UserError (so every input answers it with its reason, as it does a ValueError) and a
+    RuntimeError (what callers caught before)."""
 
 
 @dataclass(frozen=True)

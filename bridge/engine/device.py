@@ -7,25 +7,15 @@ the CPU: a user who asked for the GPU would otherwise wait minutes per clip with
 from __future__ import annotations
 
 import logging
-import re
 
 import torch
 
 from bridge.engine.base import EngineError
+from bridge.engine.device_names import AUTO, DEVICE_HELP, check_device_name
 
 log = logging.getLogger(__name__)
 
-AUTO = "auto"
-DEVICE_HELP = 'auto, cpu, cuda, cuda:N (a GPU index) or mps'
-_DEVICE_RE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
-
-
-def check_device_name(name: object) -> str:
-    """Validate the spelling of a device setting (not whether this machine has it)."""
-    text = str(name).strip().lower() if isinstance(name, str) else ""
-    if not _DEVICE_RE.fullmatch(text):
-        raise ValueError(f"device must be {DEVICE_HELP}, got {name!r}")
-    return text
+__all__ = ["AUTO", "DEVICE_HELP", "check_device_name", "pick_device", "pick_dtype"]
 
 
 def pick_device(requested: str = AUTO) -> torch.device:

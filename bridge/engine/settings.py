@@ -6,14 +6,16 @@ from typing import Annotated
 
 from pydantic import Field
 
-from bridge.schema import Flag, Section, Text, choice
+from bridge.engine.device_names import DEVICE_HELP, check_device_name
+from bridge.schema import Check, Flag, Section, Text, choice
 
 
 class ModelSettings(Section):
     name: Text = Field("facebook/musicgen-small", description=(
         "Hugging Face hub id or a local directory saved with save_pretrained"))
-    device: Annotated[str, choice("auto", "cuda", "mps", "cpu")] = Field(
-        "auto", description="auto: cuda, then mps, then cpu")
+    device: Annotated[str, Check(check_device_name, {
+        "type": "string", "pattern": "^(auto|cpu|mps|cuda(:[0-9]{1,3})?)$"})] = Field(
+        "auto", description=f"{DEVICE_HELP}; auto: cuda, then mps, then cpu")
     engine: Annotated[str, choice("auto", "transformers", "fast")] = Field("auto", description=(
         "fast: the project's own decode loop (same output, faster); transformers: the "
         "reference generate(); auto: fast on the CPU, transformers on GPUs until measured"))

@@ -17,11 +17,13 @@ submitting and moving, so the handler can never raise into watchdog or block it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import queue
 import re
+import stat as stat_mod
 import threading
 import time
 from collections.abc import Callable
@@ -35,8 +37,10 @@ from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
 from bridge.engine.base import EngineError
+from bridge.errors import MAX_NAME_CHARS, UserError, bounded, reason_of, shown
 from bridge.inbox.settings import InboxSettings
 from bridge.jobs.queue import QueueFull
+from bridge.reading import NotARegularFile, TooLarge, kind_of, read_regular
 from bridge.request import REQUEST_FIELD_NAMES, REQUEST_FIELDS, GenerationRequest
 from bridge.session.control import Control
 
@@ -48,6 +52,9 @@ REJECTED_DIR = "rejected"
 AUDIO_DIR = "audio"  # rendered audio prompts (the Reaper "Continue" script); never read as requests
 TEMP_SUFFIXES = (".tmp", ".part")
 MAX_REQUEST_BYTES = 1 << 20  # a request is a few hundred bytes; anything huge is a mistake
+MAX_PROBLEMS = 20            # listed in a reason; the rest are counted
+MAX_PROBLEM_CHARS = 300      # one problem: a field, its value and the fix
+MAX_STEM_BYTES = 120         # names we give files in done/ and rejected/ (well under NAME_MAX)
 
 SETTLE_S = 0.25       # size and mtime must hold this long before a file is read
 PARSE_GRACE_S = 3.0   # JSON that does not parse is retried this long after the file last changed
@@ -71,12 +78,16 @@ class RequestRejected:
     reason: str
 
 
-class RequestError(ValueError):
-    """The file is not a usable request; ``problems`` lists each thing to fix."""
+class RequestError(UserError):
+    """The file is not a usable request; ``problems`` lists each thing to fix (bounded: a
+    file with 50,000 unknown keys gets a reason a person can read, not 12 MB)."""
 
     def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
+        listed = [bounded(p, MAX_PROBLEM_CHARS) for p in problems[:MAX_PROBLEMS]]
+        if len(problems) > MAX_PROBLEMS:
+            listed.append(f"... and {len(problems) - MAX_PROBLEMS} more problems")
+        super().__init__("; ".join(listed))
+        self.problems = listed
 
 
 class IncompleteRequest(RequestError):
@@ -119,14 +130,22 @@ def parse_request(text: str, base: GenerationRequest, folder: Path) -> Generatio
             f"not valid JSON ({err.msg} at line {err.lineno} column {err.colno}); a request is "
             f'one JSON object like {{"prompt": "funk drums", "bpm": 120, "bars": 4}}'
         ]) from None
+    except RecursionError:
+        raise RequestError(["the JSON is nested too deeply; a request is one flat JSON "
+                            "object"]) from None
+    except (ValueError, OverflowError) as err:  # e.g. a 5,000-digit integer
+        raise RequestError([f"the JSON holds a value that cannot be read ({err})"]) from None
     if not isinstance(data, dict):
         raise RequestError([f"a request must be a JSON object {{...}}, got {type(data).__name__}"])
     problems = [f"{f.name}: missing ({f.doc})" for f in REQUEST_FIELDS
                 if f.required and f.name not in data]
     try:
         request = GenerationRequest.from_dict(data, base=base)
-    except ValueError as err:
+    except (ValueError, TypeError) as err:
         problems.extend(_PROBLEM_SPLIT.split(str(err)))
+        raise RequestError(problems) from None
+    except (OverflowError, RecursionError) as err:  # a 400-digit integer as a float field
+        problems.append(f"a value is out of range ({type(err).__name__}: {bounded(err, 200)})")
         raise RequestError(problems) from None
     if problems:
         raise RequestError(problems)
@@ -134,21 +153,14 @@ def parse_request(text: str, base: GenerationRequest, folder: Path) -> Generatio
 
 
 def _resolve_audio_paths(request: GenerationRequest, folder: Path) -> GenerationRequest:
+    """Relative audio paths are taken from the request folder. Whether the file may be read
+    (inside the clip folder or [generation] audio_folders) the daemon decides on submit."""
     changes: dict[str, str] = {}
-    problems = []
     for name in ("audio_prompt", "melody_audio"):
         value = getattr(request, name)
-        if not value:
-            continue
-        path = Path(value).expanduser()
-        if not path.is_absolute():
-            path = folder / path
-        if not path.is_file():
-            problems.append(f"{name}: no such file {str(path)!r}; give an absolute path or one "
-                            f"relative to {folder}")
-        changes[name] = str(path)
-    if problems:
-        raise RequestError(problems)
+        if value:
+            path = Path(value).expanduser()
+            changes[name] = str(path if path.is_absolute() else folder / path)
     return replace(request, **changes) if changes else request
 
 
@@ -156,6 +168,7 @@ def _resolve_audio_paths(request: GenerationRequest, folder: Path) -> Generation
 class _Pending:
     due: float
     signature: tuple[int, int] | None = None  # (size, mtime_ns) when last looked at
+    inode: int = 0
     changed_at: float = 0.0
     full_logged: bool = False
 
@@ -176,8 +189,9 @@ class _Handler(FileSystemEventHandler):
 
     def _forward(self, event: FileSystemEvent, path: str | bytes) -> None:
         try:
-            if not event.is_directory:
-                self._notify(Path(os.fsdecode(path)))
+            # Folders too: a folder named like a request must be moved aside with a reason,
+            # not left for ever (the worker looks at what each path is).
+            self._notify(Path(os.fsdecode(path)))
         except Exception:  # a raising handler would kill watchdog's dispatcher thread
             log.exception("inbox: could not handle %r", event)
 
@@ -214,8 +228,15 @@ class Inbox:
     # -- service interface -------------------------------------------------------------------
 
     def start(self) -> None:
-        for folder in (self.folder, self.done_dir, self.rejected_dir):
-            folder.mkdir(parents=True, exist_ok=True)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        # Watch the real path: macOS reports events under it (/private/var for /var), and the
+        # worker compares event paths with this one.
+        self.folder = self.folder.resolve()
+        self.done_dir = self.folder / DONE_DIR
+        self.rejected_dir = self.folder / REJECTED_DIR
+        for folder in (self.done_dir, self.rejected_dir):
+            folder.mkdir(exist_ok=True)
+            _require_real_folder(folder)
         self._worker = threading.Thread(target=self._run, name="bridge-inbox", daemon=True)
         self._worker.start()
         observer = PollingObserver(timeout=1.0) if self._polling else Observer()
@@ -239,7 +260,7 @@ class Inbox:
             self._observer.join(timeout=5.0)
             self._observer = None
         if self._worker is not None:
-            self._queue.put(_STOP)
+            self._queue.put_nowait(_STOP)  # unbounded: never blocks
             self._worker.join(timeout=5.0)
             if self._worker.is_alive():
                 log.warning("inbox: the worker did not stop within 5 s")
@@ -251,10 +272,10 @@ class Inbox:
         try:
             for path in self.folder.iterdir():
                 try:
-                    stat = path.stat()
+                    stat = path.lstat()  # a symlink or FIFO is seen (and refused), not followed
                 except OSError:
                     continue  # gone between listing and looking: nothing to do
-                if path.is_file():
+                if path.name not in (DONE_DIR, REJECTED_DIR, AUDIO_DIR):
                     found.append((stat.st_mtime_ns, path))
         except OSError as err:
             log.error("inbox: cannot list %s: %s; requests there wait for the next start",
@@ -269,15 +290,15 @@ class Inbox:
     # -- worker ------------------------------------------------------------------------------
 
     def _notify(self, path: Path) -> None:
-        if path.parent != self.folder:
+        if path.parent != self.folder or path.name in (DONE_DIR, REJECTED_DIR, AUDIO_DIR):
             return  # moved into done/ or rejected/ by us, or a subfolder's business
         if is_temp_name(path.name):
             return  # the rename to the final name brings it back
         if path.suffix.lower() != ".json":
-            if path.name not in self._warned:
+            if path.name not in self._warned and len(self._warned) < 1000:
                 self._warned.add(path.name)
                 log.warning("inbox: ignoring %s: only .json request files are read "
-                            "(see docs/requests.md)", path)
+                            "(see docs/requests.md)", shown(path.name))
             return
         with self._lock:
             self._queued += 1
@@ -308,30 +329,42 @@ class Inbox:
             for path in [p for p, st in pending.items() if st.due <= now]:
                 try:
                     finished = self._step(path, pending[path])
-                except Exception:  # one bad file must not stop the inbox
-                    log.exception("inbox: unexpected error on %s; left in place", path)
-                    finished = True
+                except Exception as err:  # one bad file must not stop the inbox
+                    log.exception("inbox: unexpected error on %s", shown(path))
+                    finished = self._reject_quietly(path, [
+                        f"the daemon could not read this file ({type(err).__name__}: "
+                        f"{bounded(err, 200)}); the daemon's log has the details"])
                 if finished:
                     del pending[path]
 
     def _step(self, path: Path, st: _Pending) -> bool:
         """Look at one pending file; True when it is dealt with (or gone)."""
         try:
-            stat = path.stat()
+            stat = path.lstat()  # the entry itself: a symlink is refused, never followed
         except FileNotFoundError:
             return True  # handled already (a second event for it), or taken away by the user
+        if not stat_mod.S_ISREG(stat.st_mode):
+            # A FIFO would block the reader for good, a link to /dev/zero never ends.
+            self._reject(path, [f"this is {kind_of(stat.st_mode)}, not a regular file; write "
+                                f"the request itself into {self.folder.name}/"])
+            return True
         now = self._clock()
+        st.inode = stat.st_ino
         signature = (stat.st_size, stat.st_mtime_ns)
         if signature != st.signature:  # first look, or still being written
             st.signature, st.changed_at, st.due = signature, now, now + self._settle_s
             return False
-        if stat.st_size > MAX_REQUEST_BYTES:
-            self._reject(path, [f"the file is {stat.st_size} bytes; a request is a small JSON "
-                                f"object (at most {MAX_REQUEST_BYTES} bytes)"])
-            return True
         try:
-            text = path.read_bytes().decode("utf-8-sig")  # -sig: Windows editors add a BOM
+            # Bounded, no symlink, regular only: the entry may have been swapped since lstat.
+            text = read_regular(path, MAX_REQUEST_BYTES).decode("utf-8-sig")  # -sig: BOM
         except FileNotFoundError:
+            return True
+        except TooLarge:
+            self._reject(path, [f"the file is {stat.st_size} bytes or more; a request is a "
+                                f"small JSON object (at most {MAX_REQUEST_BYTES} bytes)"])
+            return True
+        except NotARegularFile as err:
+            self._reject(path, [err.reason])
             return True
         except UnicodeDecodeError as err:
             self._reject(path, [f"not UTF-8 text ({err.reason} at byte {err.start}); save the "
@@ -352,7 +385,10 @@ class Inbox:
 
     def _submit(self, path: Path, request: GenerationRequest, st: _Pending) -> bool:
         try:
-            job_id = self.daemon.submit(request)
+            # The file's identity: a daemon killed between queueing the job and moving the file
+            # to done/ finds the same file (inode, mtime, size) after the restart.
+            origin = f"inbox:{path.name}:{st.inode}:{st.signature}"
+            job_id = self.daemon.submit(request, origin=origin)
         except QueueFull as err:
             if not st.full_logged:
                 log.warning("inbox: %s waits: %s", path.name, err)
@@ -360,12 +396,13 @@ class Inbox:
             st.due = self._clock() + self._retry_full_s
             return False
         except (ValueError, EngineError) as err:
-            self._reject(path, [str(err)])
+            self._reject(path, [reason_of(err)])
             return True
         except Exception as err:
-            log.exception("inbox: submitting %s failed", path)
+            log.exception("inbox: submitting %s failed", shown(path.name))
             self._reject(path, [f"the daemon failed on this request ({type(err).__name__}: "
-                                f"{err}); the daemon's log has the details, please report it"])
+                                f"{bounded(err, 200)}); the daemon's log has the details, "
+                                f"please report it"])
             return True
         self._accept(path, job_id)
         return True
@@ -373,32 +410,79 @@ class Inbox:
     # -- moving files --------------------------------------------------------------------------
 
     def _accept(self, path: Path, job_id: int) -> None:
-        dest = _free_name(self.done_dir, f"{path.stem}.job{job_id}", [".json"])[0]
+        dest = _free_name(self.done_dir, f"{safe_stem(path.name)}.job{job_id}", [".json"])[0]
         try:
+            _require_real_folder(self.done_dir)
             path.rename(dest)
         except OSError as err:
             log.error("inbox: %s is queued as job %d but could not be moved to %s (%s); move "
                       "it out of %s yourself, or the next start queues it again",
-                      path, job_id, dest, err, self.folder)
+                      shown(path.name), job_id, dest, bounded(err, 300), self.folder)
             return
-        log.info("inbox: %s -> job %d", path.name, job_id)
+        log.info("inbox: %s -> job %d", shown(path.name), job_id)
         self.daemon.bus.publish(RequestAccepted(str(dest), job_id))
 
-    def _reject(self, path: Path, problems: list[str]) -> None:
-        dest, error_path = _free_name(self.rejected_dir, path.stem, [path.suffix, ".error.txt"])
-        report = _error_report(path, problems)
+    def _reject_quietly(self, path: Path, problems: list[str]) -> bool:
         try:
+            self._reject(path, problems)
+        except Exception:
+            log.exception("inbox: could not move %s aside", shown(path))
+        return True
+
+    def _reject(self, path: Path, problems: list[str]) -> None:
+        problems = RequestError(problems).problems  # bounded, whoever made them
+        suffix = ".json"
+        dest, error_path = _free_name(self.rejected_dir, safe_stem(path.name),
+                                      [suffix, ".error.txt"])
+        report = _error_report(path, problems)
+        reason = "; ".join(problems)
+        try:
+            _require_real_folder(self.rejected_dir)
             path.rename(dest)
         except OSError as err:
             log.error("inbox: %s was refused (%s) but could not be moved to %s: %s",
-                      path, "; ".join(problems), dest, err)
+                      shown(path.name), reason, dest, bounded(err, 300))
             return
         try:
-            error_path.write_text(report, encoding="utf-8")
+            _write_new(error_path, report.encode("utf-8", "backslashreplace"))
         except OSError as err:
-            log.error("inbox: could not write %s: %s", error_path, err)
-        log.warning("inbox: refused %s: %s", path.name, "; ".join(problems))
-        self.daemon.bus.publish(RequestRejected(str(dest), str(error_path), "; ".join(problems)))
+            log.error("inbox: could not write %s: %s", error_path, bounded(err, 300))
+        log.warning("inbox: refused %s: %s", shown(path.name), reason)
+        self.daemon.bus.publish(RequestRejected(str(dest), str(error_path), reason))
+
+
+def safe_stem(name: str) -> str:
+    """A short, printable file stem for ``name`` (any length, any bytes, newlines): the
+    moves into done/ and rejected/ can never fail on the name's length or encoding."""
+    stem = name[:-5] if name.lower().endswith(".json") else name
+    clean = re.sub(r"[^\w.+=@ -]", "_", stem).strip(" .") or "request"
+    if clean != stem or len(clean.encode("utf-8")) > MAX_STEM_BYTES:
+        digest = hashlib.sha1(os.fsencode(stem)).hexdigest()[:8]
+        while len(clean.encode("utf-8")) > MAX_STEM_BYTES - 9:
+            clean = clean[:-1]
+        clean = f"{clean}-{digest}"
+    return clean
+
+
+def _require_real_folder(folder: Path) -> None:
+    """Refuse to move or write into a folder that is a symlink (it could point anywhere)."""
+    mode = folder.lstat().st_mode
+    if not stat_mod.S_ISDIR(mode):
+        raise OSError(f"{folder} is {kind_of(mode)}, not a real folder; remove it and the "
+                      f"daemon re-creates it")
+
+
+def _write_new(path: Path, content: bytes) -> None:
+    """Create ``path`` (never through a symlink, never over an existing file)."""
+    flags = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+             | getattr(os, "O_BINARY", 0))
+    fd = os.open(path, flags, 0o644)
+    try:
+        view = memoryview(content)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
 
 
 def _free_name(folder: Path, stem: str, suffixes: list[str]) -> list[Path]:
@@ -407,14 +491,14 @@ def _free_name(folder: Path, stem: str, suffixes: list[str]) -> list[Path]:
     while True:
         tag = "" if n == 1 else f"-{n}"
         paths = [folder / f"{stem}{tag}{suffix}" for suffix in suffixes]
-        if not any(p.exists() for p in paths):
+        if not any(os.path.lexists(p) for p in paths):
             return paths
         n += 1
 
 
 def _error_report(path: Path, problems: list[str]) -> str:
     lines = [
-        f"MusicGen request refused: {path.name}",
+        f"MusicGen request refused: {bounded(path.name, MAX_NAME_CHARS)}",
         f"when: {datetime.now().astimezone().isoformat(timespec='seconds')}",
         "",
         "Problems:",

@@ -23,6 +23,9 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import stat
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +36,8 @@ import soundfile
 import soxr
 
 from bridge.engine.base import Engine
+from bridge.errors import UserError, shown
+from bridge.reading import is_inside, kind_of
 from bridge.request import GenerationRequest
 
 log = logging.getLogger(__name__)
@@ -43,9 +48,61 @@ SILENCE_DBFS = -70.0
 # A melody model reads the first 30 s of its melody (MusicgenMelodyFeatureExtractor's chunk).
 MAX_MELODY_S = 30.0
 _FORMATS = "a wav, flac, aiff or mp3 file"
+# An hour of 48 kHz 24-bit stereo is ~1 GB; only the last 25 s (or first 30 s) is decoded.
+MAX_AUDIO_BYTES = 2 << 30
+AUDIO_FIELDS = ("audio_prompt", "melody_audio")
 
 
-class AudioInputError(ValueError):
+def check_audio_path(value: str, field: str, allowed: Sequence[Path]) -> Path:
+    """The resolved path of an audio file a request names, refused (AudioInputError) unless
+    it lies inside one of the ``allowed`` folders (the clip folder and [generation]
+    audio_folders) and is a regular, non-empty file under MAX_AUDIO_BYTES.
+
+    Cheap (no decoding). Outside the allowed folders the answer is the same whether or not the
+    file exists, so a request cannot probe the machine's files.
+    """
+    path = Path(value).expanduser()
+    resolved = Path(os.path.realpath(path))  # symlinks out of an allowed folder count as outside
+    folders = [Path(os.path.realpath(Path(f).expanduser())) for f in allowed]
+    if not path.is_absolute() or not is_inside(resolved, folders):
+        raise AudioInputError(
+            f"{field}: {shown(value)} is outside the folders audio is read from (the clip "
+            f"folder and [generation] audio_folders in the config); copy the file into the "
+            f"clip folder or add its folder to audio_folders")
+    _check_file(resolved, field, str(path))
+    return resolved
+
+
+def _check_file(file: Path, field: str, name: str) -> None:
+    """A regular, non-empty file under MAX_AUDIO_BYTES (a FIFO would block the reader, a
+    device never ends); ``name`` is how the request named it."""
+    try:
+        info = file.stat()
+    except FileNotFoundError:
+        raise AudioInputError(f"{field}: no such file {shown(name)}; give the path of "
+                              f"{_FORMATS}") from None
+    except OSError as err:
+        raise AudioInputError(f"{field}: cannot read {shown(name)}: {err.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise AudioInputError(f"{field}: {shown(name)} is {kind_of(info.st_mode)}, not an "
+                              f"audio file; give the path of {_FORMATS}")
+    if info.st_size == 0:
+        raise AudioInputError(f"{field}: {shown(name)} is empty (0 bytes); render or export "
+                              "the audio again")
+    if info.st_size > MAX_AUDIO_BYTES:
+        raise AudioInputError(f"{field}: {shown(name)} is {info.st_size >> 20} MB; audio "
+                              f"prompts are read up to {MAX_AUDIO_BYTES >> 20} MB")
+
+
+def check_audio_paths(request: GenerationRequest, allowed: Sequence[Path]) -> None:
+    """check_audio_path for every audio file ``request`` names."""
+    for field in AUDIO_FIELDS:
+        value = getattr(request, field)
+        if value:
+            check_audio_path(value, field, allowed)
+
+
+class AudioInputError(UserError):
     """An audio file a request names cannot be used (the message says why and what to do)."""
 
 
@@ -183,14 +240,7 @@ def read_audio(path: str, field: str, *, last_s: float | None = None,
     first ``first_s`` seconds, or all of it. Refuses (AudioInputError) a missing, empty,
     unreadable, too short (< 0.5 s) or silent file."""
     file = Path(path).expanduser()
-    if not file.exists():
-        raise AudioInputError(f"{field}: no such file {str(file)!r}; give the path of {_FORMATS}")
-    if not file.is_file():
-        raise AudioInputError(f"{field}: {str(file)!r} is a folder, not an audio file; give "
-                              f"the path of {_FORMATS}")
-    if file.stat().st_size == 0:
-        raise AudioInputError(f"{field}: {str(file)!r} is empty (0 bytes); render or export "
-                              "the audio again")
+    _check_file(file, field, str(file))
     data, rate, start, frames = _read(file, field, last_s=last_s, first_s=first_s)
     duration = frames / rate
     if frames == 0:

@@ -28,12 +28,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from bridge.errors import UserError
 from bridge.files import fsync_directory
 from bridge.request import GenerationRequest
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+# Where recent jobs came from (a request file's name, inode, mtime and size), kept in the
+# header: a request file the daemon was killed before moving to done/ is found again after the
+# restart and is not queued a second time.
+MAX_ORIGINS = 512
 QUEUED = "queued"
 RUNNING = "running"
 
@@ -76,6 +81,19 @@ class JournalEntry:
         return cls(job_id, GenerationRequest.from_dict(request), attempts, state == RUNNING)
 
 
+def _parse_origins(data: bytes) -> dict[str, int]:
+    """The header's origins; none when absent or damaged (an older journal)."""
+    try:
+        header = json.loads(data.split(b"\n", 1)[0].decode("utf-8"))
+        origins = header.get("origins", {}) if isinstance(header, dict) else {}
+    except (ValueError, RecursionError):
+        return {}
+    if not isinstance(origins, dict):
+        return {}
+    return {str(k): v for k, v in list(origins.items())[-MAX_ORIGINS:]
+            if isinstance(v, int) and not isinstance(v, bool)}
+
+
 def _parse_header(data: object) -> int:
     if not isinstance(data, dict) or data.get("journal") != FORMAT_VERSION:
         raise ValueError(f'expected a header {{"journal": {FORMAT_VERSION}, "next_id": N}}')
@@ -99,6 +117,7 @@ class Journal:
         self._clock = clock
         self._lock = threading.Lock()
         self._entries: dict[int, JournalEntry] = {}
+        self._origins: dict[str, int] = {}  # origin -> job id, oldest first
         self._next_id = 1
         self._write_failing = False
         if path is not None:
@@ -110,14 +129,24 @@ class Journal:
         with self._lock:
             return sorted(self._entries.values(), key=lambda entry: entry.job_id)
 
-    def add(self, request: GenerationRequest) -> int:
-        """Journal a new job and return its id, one higher than any id ever handed out."""
+    def add(self, request: GenerationRequest, origin: str | None = None) -> int:
+        """Journal a new job and return its id, one higher than any id ever handed out.
+        ``origin`` (where the request came from) is remembered for ``job_for``."""
         with self._lock:
             job_id = self._next_id
             self._next_id += 1
             self._entries[job_id] = JournalEntry(job_id, request)
+            if origin:
+                self._origins[origin] = job_id
+                while len(self._origins) > MAX_ORIGINS:
+                    del self._origins[next(iter(self._origins))]
             self._save()
             return job_id
+
+    def job_for(self, origin: str) -> int | None:
+        """The job already made from ``origin``, if it is among the recent ones."""
+        with self._lock:
+            return self._origins.get(origin)
 
     def started(self, job_id: int) -> None:
         self._change(job_id, lambda e: replace(e, running=True, attempts=e.attempts + 1))
@@ -144,7 +173,10 @@ class Journal:
     def _save(self) -> None:
         if self.path is None:
             return
-        lines = [json.dumps({"journal": FORMAT_VERSION, "next_id": self._next_id})]
+        header: dict[str, object] = {"journal": FORMAT_VERSION, "next_id": self._next_id}
+        if self._origins:
+            header["origins"] = self._origins
+        lines = [json.dumps(header)]  # ASCII: file names may hold undecodable bytes
         lines += [entry.to_line() for _, entry in sorted(self._entries.items())]
         try:
             _write_atomically(self.path, "\n".join(lines) + "\n")
@@ -168,6 +200,7 @@ class Journal:
             log.exception("cannot read the job journal %s; starting with no pending jobs", path)
             return
         next_id, entries, bad = _parse(data, path)
+        self._origins = _parse_origins(data)
         # Ids a damaged line still shows count too, so an id is never handed out twice.
         seen = [entry.job_id for entry in entries]
         seen += [int(m) for line in bad for m in _ID_IN_TEXT.findall(line)]
@@ -249,3 +282,76 @@ def _remove_stale_temp_files(path: Path) -> None:
         except OSError as err:
             log.warning("cannot remove the stale journal temp file %s: %s", tmp, err)
 
+
+
+class JournalLock:
+    """An exclusive lock on ``<journal>.lock``, held while a daemon uses the journal.
+
+    flock (POSIX) / msvcrt.locking (Windows) is released by the OS when the process dies, so a
+    SIGKILLed daemon never leaves a stale lock. Within one process, queues on the same journal
+    share the lock (tests run several in turn): the lock keeps other processes out.
+    """
+
+    _held: dict[str, tuple[int, int]] = {}  # resolved lock path -> (fd, users)
+    _guard = threading.Lock()
+
+    def __init__(self, key: str) -> None:
+        self._key = key
+
+    @classmethod
+    def acquire(cls, journal: Path) -> JournalLock:
+        path = Path(os.path.realpath(journal.with_name(journal.name + ".lock")))
+        key = str(path)
+        with cls._guard:
+            if key in cls._held:
+                fd, users = cls._held[key]
+                cls._held[key] = (fd, users + 1)
+                return cls(key)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+            except OSError as err:
+                # The journal cannot be written either (its writes log that): no lock to hold.
+                log.warning("cannot create the journal lock %s: %s", path, err)
+                return cls(key)
+            try:
+                _lock_fd(fd)
+            except OSError:
+                holder = _read_pid(fd)
+                os.close(fd)
+                raise UserError(
+                    f"another musicgen-bridge{f' (pid {holder})' if holder else ''} is using "
+                    f"the job journal {journal}; stop it first, or give this one its own "
+                    f'journal with [queue] journal = "..." in its config') from None
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            cls._held[key] = (fd, 1)
+            return cls(key)
+
+    def release(self) -> None:
+        with self._guard:
+            fd, users = self._held.get(self._key, (-1, 0))
+            if users > 1:
+                self._held[self._key] = (fd, users - 1)
+            elif users == 1:
+                del self._held[self._key]
+                os.close(fd)  # closing the descriptor releases the lock
+
+
+def _lock_fd(fd: int) -> None:
+    if os.name == "nt":
+        import msvcrt
+
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    else:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _read_pid(fd: int) -> str:
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except (OSError, AttributeError):
+        return ""
+    return text if text.isdigit() else ""

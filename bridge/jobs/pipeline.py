@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import secrets
 from pathlib import Path
+from typing import Any
 
 from bridge.engine.base import Engine, EngineError, GenerationSpec
 from bridge.engine.windows import WindowedEngine, can_window
@@ -140,9 +141,28 @@ class Pipeline:
         engine = self.windowed if windows and self.windowed is not None else self.engine
         generated = engine.generate(spec, ctx.progress, ctx.cancel)
         ctx.writing()
+        n_samples = clip_samples(request.bars, request.bpm, request.meter,
+                                 self.settings.sample_rate)
+        clips: list[ClipInfo] = []
+        written: list[tuple[Any, dict[str, Any]]] = []
+        try:
+            self._write_all(ctx, request, generated, cond, text, seed, lock, n_samples,
+                            clips, written)
+        except BaseException:
+            # All or nothing: a job whose variation 2 cannot be written leaves no variation 1
+            # behind (on disk or in the manifest) while it reports failed with no clip.
+            for paths, _ in written:
+                self.writer.discard(paths)
+            raise
+        for paths, sidecar in written:
+            self.writer.append_manifest(paths, sidecar)
+        return tuple(clips)
+
+    def _write_all(self, ctx: JobContext, request: GenerationRequest, generated: Any,
+                   cond: conditioning.Conditioning, text: str, seed: int, lock: bool,
+                   n_samples: int, clips: list[ClipInfo],
+                   written: list[tuple[Any, dict[str, Any]]]) -> None:
         rate = self.settings.sample_rate
-        n_samples = clip_samples(request.bars, request.bpm, request.meter, rate)
-        clips = []
         for index, audio in enumerate(generated.audio, start=1):
             grid = Grid(request.bpm, request.meter, request.bars) if lock else None
             finished, fit = finish_to_grid(audio, generated.sample_rate, n_samples,
@@ -156,11 +176,12 @@ class Pipeline:
                 settings=self.settings, frames=n_samples, job_id=ctx.job_id, variation=index,
                 extra=extra,
             )
-            paths = self.writer.write(finished, sidecar, slug_source=request.prompt)
+            paths = self.writer.write(finished, sidecar, slug_source=request.prompt,
+                                      manifest=False)
+            written.append((paths, sidecar))
             clips.append(ClipInfo(
                 path=str(paths.audio), sidecar=str(paths.sidecar), job_id=ctx.job_id,
                 variation=index, duration_s=n_samples / rate, position_s=request.position_s,
                 client_id=request.client_id,
             ))
-        return tuple(clips)
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bridge.engine.base import Cancelled
+from bridge.errors import UserError
 from bridge.events import (
     CANCELLED,
     DONE,
@@ -37,7 +38,7 @@ from bridge.events import (
     JobInfo,
     JobState,
 )
-from bridge.jobs.journal import Journal, JournalEntry
+from bridge.jobs.journal import Journal, JournalEntry, JournalLock
 from bridge.request import GenerationRequest
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ OUT_OF_MEMORY = "out of memory: try fewer variations or bars, or a smaller model
 INTERRUPTED = "interrupted: the daemon stopped; the job runs again when it starts"
 
 
-class QueueFull(ValueError):
+class QueueFull(UserError):
     def __init__(self, max_pending: int) -> None:
         super().__init__(f"queue is full ({max_pending} jobs waiting); "
                          "wait for one to finish or cancel one")
@@ -175,7 +176,11 @@ class JobQueue:
         self._run = run
         self._publish = publish
         self._max_pending = max_pending
+        # One daemon per journal: a second one would run the first one's jobs and sweep its
+        # in-flight temp file. Taken before the journal is read; released by stop().
+        self._journal_lock = JournalLock.acquire(journal_path) if journal_path else None
         self._journal = Journal(journal_path)
+        self._resumed = False
         self._lock = threading.Lock()
         self._pending: dict[int, JobInfo] = {}
         self._running: JobInfo | None = None
@@ -194,14 +199,26 @@ class JobQueue:
 
     # -- public API ------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Start the worker; jobs journaled by an earlier daemon run before any new ones."""
+    def resume(self) -> None:
+        """Queue the jobs an earlier daemon journaled (QUEUED events), without running them:
+        the daemon does this before its inputs start, so their first status counts them, and
+        starts the worker after them, so no job starts (and no attempt is counted) when an
+        input cannot start."""
         with self._lock:
-            if self._thread is not None or self._stopping:
-                raise RuntimeError("a JobQueue can be started only once")
+            if self._resumed:
+                return
+            self._resumed = True
             for entry in self._journal.entries:
                 if entry.job_id not in self._pending:
                     self._resume(entry)
+        self._flush()
+
+    def start(self) -> None:
+        """Start the worker; jobs journaled by an earlier daemon run before any new ones."""
+        self.resume()
+        with self._lock:
+            if self._thread is not None or self._stopping:
+                raise RuntimeError("a JobQueue can be started only once")
             self._thread = threading.Thread(target=self._work_loop, name="bridge-job-worker",
                                             daemon=True)
             self._thread.start()
@@ -218,24 +235,38 @@ class JobQueue:
             if self._running_cancel is not None:
                 self._running_cancel.set()
             thread = self._thread
-        self._work.put((_STOP_PRIORITY, next(self._order), _STOP))
+        self._work.put((_STOP_PRIORITY, next(self._order), _STOP))  # unbounded: never blocks
         if thread is None:
+            self._release_journal()
             return
         thread.join(timeout)
+        self._release_journal()
         if thread.is_alive():
             log.warning("the job worker did not stop within %.1f s (the running job does not "
                         "honour cancel); leaving it behind", timeout)
 
-    def submit(self, request: GenerationRequest) -> int:
+    def _release_journal(self) -> None:
+        lock, self._journal_lock = self._journal_lock, None
+        if lock is not None:
+            lock.release()
+
+    def job_for(self, origin: str) -> int | None:
+        """The job already queued (or run) from ``origin``, if recent; see ``submit``."""
+        return self._journal.job_for(origin)
+
+    def submit(self, request: GenerationRequest, origin: str | None = None) -> int:
         """Queue a job and return its id; raises QueueFull when max_pending jobs wait.
 
         Works before start() and after stop() too: the job is journaled and runs when a
-        worker (this one, or the next daemon's) gets to it.
+        worker (this one, or the next daemon's) gets to it. With ``origin`` (a request
+        file's identity) a second submit of the same origin returns the first job's id.
         """
         with self._lock:
+            if origin and (existing := self._journal.job_for(origin)) is not None:
+                return existing
             if len(self._pending) >= self._max_pending:
                 raise QueueFull(self._max_pending)
-            job_id = self._journal.add(request)
+            job_id = self._journal.add(request, origin)
             self._enqueue(JobInfo(job_id, JobState.QUEUED, request))
         self._flush()
         return job_id

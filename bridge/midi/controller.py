@@ -13,6 +13,8 @@ from dataclasses import replace
 
 import mido
 
+from bridge.engine.base import EngineError
+from bridge.errors import reason_of
 from bridge.events import QUEUED, ErrorReport, JobEvent, Learned
 from bridge.midi.clock import PPQN, ClockFollower
 from bridge.midi.events import LearnFailed
@@ -192,9 +194,15 @@ class Controller:
     def _submit(self, request: GenerationRequest | None, about: str) -> None:
         try:
             job = self._daemon.submit(request)
-        except ValueError as err:
-            log.warning("MIDI %s refused: %s", about, err)
-            self._publish(ErrorReport(f"midi {about}", str(err)))
+        except (ValueError, EngineError) as err:  # the engine's refusal too (too long a clip)
+            log.warning("MIDI %s refused: %s", about, reason_of(err))
+            self._publish(ErrorReport(f"midi {about}", reason_of(err)))
+            return
+        except Exception as err:  # a note must never raise out of the MIDI handler
+            log.exception("MIDI %s failed", about)
+            self._publish(ErrorReport(f"midi {about}", f"the daemon failed on this request "
+                                                       f"({type(err).__name__}); its log has "
+                                                       f"the details"))
             return
         log.info("MIDI %s: job %d queued", about, job)
 

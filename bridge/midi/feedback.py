@@ -11,7 +11,6 @@ move back fights the hand on it.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -25,7 +24,6 @@ from bridge.session.state import StateChanged
 
 log = logging.getLogger(__name__)
 
-QUEUE_SIZE = 256
 MIDI_SOURCE = "midi"
 FEEDBACK_CHANNEL = 0  # bindings on "any channel" are shown on channel 1
 _STOP = object()
@@ -39,14 +37,17 @@ class MidiFeedback:
         self._state = state
         self._bindings = bindings
         self._output = output
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=QUEUE_SIZE)
+        # Parameters whose value changed since the last send: a set, so a burst of changes to
+        # one parameter is one entry and no burst can crowd out another parameter's update.
+        self._pending: set[object] = set()
+        self._wake = threading.Condition()
         self._unsubscribe: Callable[[], None] | None = None
         self._thread: threading.Thread | None = None
         self.sent = 0  # messages sent (for tests and the benchmark)
 
     def start(self) -> None:
         self._unsubscribe = self._bus.subscribe(self._on_event)
-        self._queue.put(_ALL)  # open the output now and show every mapped value
+        self._mark(_ALL)  # open the output now and show every mapped value
         self._thread = threading.Thread(target=self._run, name="midi-feedback", daemon=True)
         self._thread.start()
 
@@ -54,7 +55,7 @@ class MidiFeedback:
         if self._unsubscribe is not None:
             self._unsubscribe()
         if self._thread is not None:
-            self._queue.put(_STOP)
+            self._mark(_STOP)
             self._thread.join(timeout=5)
             self._thread = None
         self._output.close()
@@ -69,23 +70,19 @@ class MidiFeedback:
         else:
             return
         if any(b.param == name for b in self._bindings()):
-            try:
-                self._queue.put_nowait(name)
-            except queue.Full:
-                pass  # the sender is behind; it sends current values, so nothing is lost
+            self._mark(name)
+
+    def _mark(self, item: object) -> None:
+        with self._wake:
+            self._pending.add(item)
+            self._wake.notify()
 
     def _run(self) -> None:
         while True:
-            try:
-                first = self._queue.get(timeout=self._output.retry_s)
-            except queue.Empty:
-                first = None
-            pending = {first} if first is not None else set()
-            while True:
-                try:
-                    pending.add(self._queue.get_nowait())
-                except queue.Empty:
-                    break
+            with self._wake:
+                if not self._pending:
+                    self._wake.wait(timeout=self._output.retry_s)
+                pending, self._pending = self._pending, set()
             if _STOP in pending:
                 return
             try:

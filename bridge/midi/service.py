@@ -26,6 +26,7 @@ from bridge.midi.learn import ConfigFile, check_learnable
 from bridge.midi.ports import RETRY_S, InputPorts, OutputPort, describe, load_backend
 from bridge.midi.settings import MidiSection, MidiSettings
 from bridge.session.control import Control
+from bridge.stopping import put_sentinel
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,7 @@ class MidiService:
         if self.feedback is not None:
             self.feedback.stop()
         if self._thread is not None:
-            self._queue.put(_STOP)
+            put_sentinel(self._queue, _STOP)
             self._thread.join(timeout=5)
             self._thread = None
         self.controller.close()

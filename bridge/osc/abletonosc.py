@@ -193,8 +193,11 @@ class AbletonOscFollower:
             if prop == "tempo":
                 bpm = shortest_float32(float(value))  # AbletonOSC sends 32-bit floats
                 if bpm != self._tempo:
-                    self._tempo = bpm
-                    self._offer_tempo(bpm, SOURCE)
+                    # Remembered only once applied: a refused tempo (out of range, or another
+                    # source winning) is offered again when Live sends it again.
+                    self._tempo = None
+                    if self._offer_tempo(bpm, SOURCE) is not None:
+                        self._tempo = bpm
                 return
             if prop == "signature_numerator":
                 self._numerator = int(value)

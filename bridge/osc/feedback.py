@@ -42,6 +42,7 @@ from bridge.musical_time import Meter
 from bridge.osc.addresses import BY_ADDRESS, FIELD_ADDRESSES, PREFIX, SETTING_FIELDS
 from bridge.request import MAX_CLIENT_ID_CHARS, GenerationRequest
 from bridge.session.state import StateChanged
+from bridge.stopping import put_sentinel
 
 log = logging.getLogger(__name__)
 
@@ -306,7 +307,7 @@ class OscFeedback:
             self._unsubscribe = None
         thread, self._thread = self._thread, None
         if thread is not None:
-            self._queue.put(_STOP)  # blocking put: stop must get through even when full
+            put_sentinel(self._queue, _STOP)  # never blocks: drops the oldest when full
             thread.join(5.0)
             if thread.is_alive():
                 log.warning("the OSC feedback thread did not stop within 5 s")

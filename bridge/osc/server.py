@@ -29,6 +29,7 @@ from bridge.osc.dispatch import Dispatcher
 from bridge.osc.feedback import ClientRegistry, OscFeedback
 from bridge.osc.handlers import conditioning, jobs, knobs, learn, reaper, settings
 from bridge.osc.settings import OscSettings
+from bridge.stopping import put_sentinel
 
 if TYPE_CHECKING:
     from bridge.session.control import Control
@@ -184,7 +185,9 @@ class OscService:
         if server is not None:
             server.shutdown()  # returns once the receive loop has left
             server.server_close()
-            self._inbox.queue.put(_STOP)  # after what was received: it is still handled
+            # After what was received (it is still handled); never a blocking put: a full
+            # inbox with a stuck reader must not hang shutdown.
+            put_sentinel(self._inbox.queue, _STOP)
         for thread in self._threads:
             thread.join(5.0)
             if thread.is_alive():

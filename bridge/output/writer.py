@@ -180,11 +180,13 @@ class ClipWriter:
                               code=err.errno) from err
         self._sweep_stale_temps()
 
-    def write(self, audio: np.ndarray, sidecar: dict[str, Any], *, slug_source: str
-              ) -> ClipPaths:
+    def write(self, audio: np.ndarray, sidecar: dict[str, Any], *, slug_source: str,
+              manifest: bool = True) -> ClipPaths:
         """Write ``audio`` (channels, samples) and ``sidecar`` (see ``build_sidecar``); return
         their final paths. Raises ValueError for audio and sidecar that disagree, and
-        WriterError (an OSError) when the folder cannot take the clip."""
+        WriterError (an OSError) when the folder cannot take the clip. ``manifest=False``
+        leaves the manifest line to ``append_manifest`` (a job's variations are listed only
+        once all of them are written)."""
         # Encoded in memory first: libsndfile reports every disk failure as "System error",
         # while Python's own writes raise OSErrors that say what went wrong.
         encoded = self._encode(self._prepare(audio, sidecar))
@@ -212,9 +214,16 @@ class ClipWriter:
         finally:
             for path in temps:
                 _remove_quietly(path)
-        self._append_manifest(paths, sidecar)
+        if manifest:
+            self.append_manifest(paths, sidecar)
         log.info("wrote %s", paths.audio)
         return paths
+
+    def discard(self, paths: ClipPaths) -> None:
+        """Remove a written clip again (a later variation of its job could not be written)."""
+        for path in (paths.audio, paths.sidecar):
+            _remove_quietly(path)
+        log.info("removed %s: its job failed", paths.audio.name)
 
     def _prepare(self, audio: np.ndarray, sidecar: dict[str, Any]) -> np.ndarray:
         """Check that audio, sidecar and settings agree; return (frames, channels) float32."""
@@ -280,12 +289,14 @@ class ClipWriter:
                           f"are already named {stem}*; move old clips away or " + _FIX,
                           folder=self.out_dir, code=errno.EEXIST)
 
-    def _append_manifest(self, paths: ClipPaths, sidecar: dict[str, Any]) -> None:
+    def append_manifest(self, paths: ClipPaths, sidecar: dict[str, Any]) -> None:
         """One JSON line per clip. The clip itself is complete by now, so a failure here is
         logged, not raised: losing a history line must not fail the job."""
         entry = {**sidecar, "audio_file": paths.audio.name, "sidecar_file": paths.sidecar.name}
         line = (json.dumps(entry, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
+        # Never through a symlink planted in the clip folder: it could point anywhere.
+        flags = (os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
+                 | getattr(os, "O_NOFOLLOW", 0))
         try:
             with self._lock:
                 fd = os.open(self.out_dir / MANIFEST_NAME, flags, 0o644)

@@ -26,8 +26,14 @@ class Control(Protocol):
 
     def default_request(self) -> GenerationRequest: ...
 
-    def submit(self, request: GenerationRequest | None = None) -> int:
-        """Queue ``request`` (default: the session state); raises ValueError for the asker."""
+    def submit(self, request: GenerationRequest | None = None, *,
+               origin: str | None = None) -> int:
+        """Queue ``request`` (default: the session state); raises ValueError for the asker.
+        A second submit with the same ``origin`` returns the first job's id."""
+        ...
+
+    def check_audio(self, request: GenerationRequest) -> None:
+        """Refuse audio files the request may not read, without decoding (cheap)."""
         ...
 
     def cancel(self, job_id: int | None = None) -> bool:

@@ -20,7 +20,7 @@ from bridge.request import (
     Variations,
     param_field,
 )
-from bridge.schema import Check, Section, Text
+from bridge.schema import Check, Section, Text, TextList
 
 
 def _meter_text(value: object) -> str:
@@ -48,3 +48,6 @@ class GenerationSettings(Section):
                                        "maximum": SEED_MAX})] = Field(
         SEED_RANDOM, description="-1: a new random seed per job")
     negative_prompt: Text = Field("", description="what guidance steers away from")
+    audio_folders: TextList = Field(default_factory=list, description=(
+        "folders audio prompts and melodies may be read from, besides the clip folder "
+        '(e.g. ["~/Music/stems"]); a path anywhere else is refused'))

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from bridge.musical_time import check_bpm
 from bridge.session.state import SessionState
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class TempoArbiter:
         """Apply ``bpm`` from ``source`` if the policy lets it win; returns the applied tempo,
         or None when refused. Raises ValueError for a bad tempo or an unknown source."""
         kind = source_class(source)
+        bpm = check_bpm(bpm)  # a refused value must not make its source the live one
         with self._lock:
             self._heard[kind] = self._now()
             if not self._allowed(kind):

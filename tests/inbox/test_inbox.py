@@ -191,7 +191,7 @@ def test_files_that_are_not_requests_are_refused(make_box, content, message):
 
 def test_requests_the_daemon_cannot_honour_are_refused_with_its_reason(make_box, tmp_path):
     box = make_box()
-    audio = tmp_path / "prompt.wav"
+    audio = box.daemon.out_dir / "prompt.wav"  # audio is read from the clip folder
     audio.write_bytes(b"RIFF")
     write_atomic(box.folder, "cont.json", {**VALID, "audio_prompt": str(audio)})
     write_atomic(box.folder, "empty.json", {**VALID, "prompt": "  "})

@@ -186,3 +186,13 @@ def test_learn_with_an_unwritable_config_still_binds(make_controller, daemon, re
     assert recorder.wait(Learned).mode == "relative-twos"
     assert user_config.read_text() == "[midi\n"
     assert c.bindings[-1].param == "temperature" and c.bindings[-1].cc == 70
+
+
+def test_a_generate_the_engine_refuses_is_answered_with_its_reason(make_controller, daemon,
+                                                                   recorder):
+    c = make_controller()
+    daemon.state.update({"bars": 100, "bpm": 60})  # 400 s: past [fit] max_seconds (120 s)
+    feed(c, [mido.Message("note_on", note=36, velocity=100)])  # no exception out of handle
+    [report] = recorder.of(ErrorReport)
+    assert report.about == "midi generate" and "longer than the longest clip" in report.reason
+    assert daemon.queue.jobs() == []

@@ -97,3 +97,11 @@ def test_the_daemon_holds_one_arbiter_with_the_configured_rule(tmp_path, tiny_en
     assert daemon.tempo.offer(101, "cli") == 101.0
     assert daemon.tempo.offer(98, "osc") is None  # once the user set it, manual wins
     assert daemon.state.get("bpm") == 101.0
+
+
+def test_a_refused_tempo_does_not_lock_the_other_sources_out(setup):
+    a = arbiter(setup, "osc")
+    with pytest.raises(ValueError, match="bpm must be in"):
+        a.offer(999, "osc")  # a typo on the DAW side
+    assert a.active() is None
+    assert a.offer(100, "clock") == 100.0  # the clock still sets the tempo

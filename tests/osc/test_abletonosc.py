@@ -240,3 +240,23 @@ def test_live_changes_reach_the_osc_feedback_targets(make_bridge, live):
 
 def test_off_unless_configured(bridge):
     assert abletonosc.create(bridge.daemon, bridge.daemon.config.osc) is None
+
+
+def test_a_tempo_the_arbiter_refused_is_offered_again(live, follow):
+    offers: list[float] = []
+    accept = threading.Event()
+
+    def offer(bpm: float, source: str) -> float | None:
+        offers.append(bpm)
+        return bpm if accept.is_set() else None  # the MIDI clock wins for now
+
+    follow(heartbeat_s=0.2, offer_tempo=offer)
+    deadline = time.monotonic() + 5
+    while offers != [123.0] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert offers == [123.0]
+    accept.set()  # the clock stopped
+    live.set("tempo", 123.0)  # Live sends its tempo again
+    while len(offers) < 2 and time.monotonic() < deadline + 5:
+        time.sleep(0.02)
+    assert offers == [123.0, 123.0], "the refused tempo was cached and never offered again"

@@ -192,3 +192,40 @@ def test_negative_prompt_with_guidance_1_is_reported_over_osc(bridge):
     assert reason == ("warning: negative prompt 'vocals' has no effect with guidance (cfg) 1: "
                       "raise cfg above 1 to steer away from it")
     bridge.target.expect("/musicgen/clip", timeout=60)  # the job still runs
+
+
+def test_continue_reads_the_file_off_the_osc_thread(surface, tmp_path, monkeypatch):
+    """Decoding a big file must not stall knobs and transport: the handler returns while the
+    file is still being read, and the refusal (or the job) follows on its own."""
+    import threading
+
+    take = write_take(tmp_path / "selection.wav")
+    reading = threading.Event()
+    release = threading.Event()
+    submit = surface.daemon.submit
+
+    def slow_submit(request):
+        reading.set()
+        release.wait(10)
+        return submit(request)
+
+    monkeypatch.setattr(surface.daemon, "submit", slow_submit)
+    handled = threading.Event()
+    threading.Thread(target=lambda: (surface.send(CONTINUE, "s", str(take)), handled.set()),
+                     daemon=True).start()
+    assert reading.wait(10)
+    assert handled.wait(10), "the OSC handler waited for the file to be read"
+    surface.send(CONTINUE, "s", str(take))  # while one is read, the next is refused at once
+    about, text = surface.error()
+    assert about == CONTINUE and "still reading the previous" in text
+    release.set()
+    (job,) = surface.target.expect("/musicgen/queued")
+    assert job == 1
+
+
+def test_continue_outside_the_allowed_folders_says_nothing_about_the_file(surface):
+    surface.send(CONTINUE, "s", "/dev/zero")
+    about, text = surface.error()
+    assert "outside the folders audio is read from" in text and "folder, not" not in text
+    surface.send(CONTINUE, "s", "/etc/hostname")
+    assert surface.error()[1].replace("/etc/hostname", "P") == text.replace("/dev/zero", "P")

@@ -107,7 +107,7 @@ def test_refused_triggers_name_the_reason(make_bridge):
     assert "absolute path" in c.expect("/musicgen/error")[1]
     c.send("/musicgen/continue", "s", "/nowhere/take.wav")
     assert c.expect("/musicgen/error")[1].startswith(
-        "audio_prompt: no such file '/nowhere/take.wav'")
+        "audio_prompt: '/nowhere/take.wav' is outside the folders audio is read from")
 
 
 def test_a_jobs_feedback_goes_to_the_client_that_asked(make_bridge):

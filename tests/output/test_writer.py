@@ -377,6 +377,20 @@ def test_a_manifest_failure_does_not_undo_a_complete_clip(tmp_path, caplog):
     assert "is complete, but" in caplog.text
 
 
+@pytest.mark.skipif(not hasattr(os, "O_NOFOLLOW"), reason="O_NOFOLLOW: POSIX")
+def test_a_manifest_symlinked_outside_is_not_written_through(tmp_path, caplog):
+    outside = tmp_path / "outside.txt"
+    outside.write_text("someone else's file\n")
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    (clips / MANIFEST_NAME).symlink_to(outside)
+    with caplog.at_level(logging.ERROR, logger="bridge.output.writer"):
+        paths = ClipWriter(clips, OutputSettings()).write(noise(100), make_sidecar(100),
+                                                          slug_source="x")
+    assert paths.audio.exists()
+    assert outside.read_text() == "someone else's file\n"
+
+
 # ---- folders that cannot take a clip ----
 
 def test_a_file_in_the_way_of_the_folder(tmp_path):

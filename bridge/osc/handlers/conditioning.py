@@ -11,10 +11,14 @@ seed, ``count`` variations in one batched call (default: as many as that request
 
 from __future__ import annotations
 
+import logging
+import threading
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bridge.engine.base import EngineError
+from bridge.errors import reason_of
 from bridge.osc.addresses import PREFIX
 from bridge.osc.dispatch import Call, Dispatcher
 from bridge.osc.feedback import OscFeedback
@@ -27,6 +31,11 @@ if TYPE_CHECKING:
 CONTINUE = f"{PREFIX}/continue"
 VARY = f"{PREFIX}/vary"
 
+log = logging.getLogger(__name__)
+# One audio file is decoded at a time, off the OSC thread: a 1 GB file that is not audio must
+# not stall knobs and transport for seconds.
+_DECODING = threading.BoundedSemaphore(1)
+
 
 def _continue(daemon: Control, feedback: OscFeedback, call: Call) -> None:
     text = str(call.args[0]).strip()
@@ -37,8 +46,28 @@ def _continue(daemon: Control, feedback: OscFeedback, call: Call) -> None:
     if not path.is_absolute():
         raise ValueError(f"give the audio file's absolute path, got {text!r} (the daemon's "
                          "working folder is not your project's)")
-    daemon.submit(daemon.state.snapshot().with_changes(
-        audio_prompt=str(path), client_id=feedback.clients.client_id_for(call.sender)))
+    request = daemon.state.snapshot().with_changes(
+        audio_prompt=str(path), client_id=feedback.clients.client_id_for(call.sender))
+    daemon.check_audio(request)  # cheap refusals answered at once, on this thread
+    if not _DECODING.acquire(blocking=False):
+        raise ValueError("still reading the previous /musicgen/continue file; send it again "
+                         "in a moment")
+    threading.Thread(target=_submit_decoded, args=(daemon, feedback, call, request),
+                     name="osc-continue", daemon=True).start()
+
+
+def _submit_decoded(daemon: Control, feedback: OscFeedback, call: Call,
+                    request: GenerationRequest) -> None:
+    try:
+        daemon.submit(request)
+    except (ValueError, EngineError) as err:
+        feedback.error(CONTINUE, reason_of(err), call.sender)
+    except Exception as err:
+        log.exception("/musicgen/continue failed")
+        feedback.error(CONTINUE, f"the daemon failed on this file ({type(err).__name__}); "
+                                 "its log has the details", call.sender)
+    finally:
+        _DECODING.release()
 
 
 def last_request(daemon: Control, client_id: str = "") -> tuple[int, GenerationRequest]:
