@@ -142,6 +142,14 @@ SETTINGS: tuple[Setting, ...] = (
             "reference generate(); auto: fast on the CPU, transformers on GPUs until measured"),
     Setting("model", "cpu_int8", False, _bool,
             "fast engine on CPU: weight-only int8 decoder linears (about 2x faster per step)"),
+    Setting("model", "backend", "local", _choice("local", "remote"),
+            "local: generate on this machine; remote: on a `musicgen-bridge worker` elsewhere "
+            "(docs/cluster.md)"),
+    Setting("model", "worker_url", "http://127.0.0.1:9100", _str,
+            'the worker, with backend = "remote" (an SSH tunnel\'s local end, or a LAN address)'),
+    Setting("model", "worker_token", "", _str,
+            "bearer token the worker was started with (required unless it listens on loopback); "
+            "empty: the MUSICGEN_BRIDGE_WORKER_TOKEN environment variable"),
     Setting("generation", "prompt", "", _str, "default prompt text"),
     Setting("generation", "bpm", 120.0, check_bpm, "default tempo until the DAW sends one"),
     Setting("generation", "meter", "4/4", lambda v: str(Meter.parse(v)), "default meter"),
