@@ -65,6 +65,7 @@ class RemoteEngine:
         # The latest stream's ``accepted`` event (which replica took it, cached or not): logs
         # and tests.
         self.last_accepted: dict[str, Any] = {}
+        self.last_done: dict[str, Any] = {}  # the latest done event (the worker's timing)
         info = self._info()
         try:
             self.model_id = f"{info['model_id']}"
@@ -159,6 +160,7 @@ class RemoteEngine:
             elif kind == wire.DONE:
                 if event.get("job_id") != job_id:
                     raise _Retry(f"the stream finished job {event.get('job_id')!r}, not {job_id}")
+                self.last_done = dict(event)
                 try:
                     return wire.audio_of(events, event)
                 except wire.WireError as err:

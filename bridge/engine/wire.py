@@ -210,13 +210,14 @@ def line(event: Mapping[str, Any]) -> bytes:
     return json.dumps(event, separators=(",", ":")).encode() + b"\n"
 
 
-def result_lines(job_id: str, result: GeneratedAudio) -> list[bytes]:
-    """A finished job's stream tail: every variation's audio, then done."""
+def result_lines(job_id: str, result: GeneratedAudio, **done: Any) -> list[bytes]:
+    """A finished job's stream tail: every variation's audio, then done (with ``done``'s
+    extra fields: the worker adds its generation time)."""
     audio = np.asarray(result.audio, dtype=np.float32)
     out = [line({"event": AUDIO, "variation": index, "sample_rate": result.sample_rate,
                  **encode_array(clip, "float32")})
            for index, clip in enumerate(audio)]
-    out.append(line({"event": DONE, "job_id": job_id, "variations": len(audio)}))
+    out.append(line({"event": DONE, "job_id": job_id, "variations": len(audio), **done}))
     return out
 
 

@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ DEFAULT_BATCH_WAIT_S = 0.05
 DEFAULT_CACHE_ITEMS = 64
 DEFAULT_CACHE_BYTES = 512 * 1024 * 1024
 PROGRESS_STEP = 0.02
+PROGRESS_INTERVAL_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,7 @@ class _Job:
     cancel: threading.Event = field(default_factory=threading.Event)
     listeners: set[asyncio.Queue[bytes | None]] = field(default_factory=set)
     progress: float = 0.0
+    progress_at: float = 0.0
     lines: list[bytes] | None = None  # the stream tail once finished
 
     @property
@@ -252,18 +255,23 @@ class Generator:
     # -- running jobs --------------------------------------------------------------------------
 
     async def _run(self, job: _Job) -> None:
+        started = time.perf_counter()
         try:
             outcome: GeneratedAudio | BaseException = await self._generate_batch(job)
         except Exception as err:
             outcome = err
         if isinstance(outcome, GeneratedAudio):
-            lines = wire.result_lines(job.job_id, outcome)
+            took = round(time.perf_counter() - started, 4)
+            lines = wire.result_lines(job.job_id, outcome, generate_s=took)
             try:
                 await self.store.put.remote(job.job_id, job.fingerprint, lines)
             except Exception:
                 log.exception("job %s: the result store failed; the clip is not cached",
                               job.job_id)
         elif isinstance(outcome, Cancelled):
+            # A warning so it reaches Ray's worker logs: where a cancel is seen to arrive.
+            log.warning("job %s cancelled at %.0f %%: no client waits for it", job.job_id,
+                        job.progress * 100)
             lines = [wire.error_line("cancelled", retry=True)]
         else:
             log.error("job %s failed: %s", job.job_id, outcome)
@@ -290,9 +298,13 @@ class Generator:
                                        progress, [j.cancel for j in jobs])
 
     def _progress(self, job: _Job, fraction: float) -> None:
-        if fraction < 1.0 and fraction - job.progress < PROGRESS_STEP:
+        # Every event is a chunk through Serve's proxy (a Ray object each): a few a second
+        # tell a person as much as hundreds, and cost the clip's transfer far less.
+        now = time.monotonic()
+        if fraction < 1.0 and (fraction - job.progress < PROGRESS_STEP
+                               or now - job.progress_at < PROGRESS_INTERVAL_S):
             return
-        job.progress = fraction
+        job.progress, job.progress_at = fraction, now
         chunk = wire.line({"event": wire.PROGRESS, "fraction": round(fraction, 4)})
         for queue in list(job.listeners):
             queue.put_nowait(chunk)

@@ -183,7 +183,8 @@ def test_a_stream_cut_mid_way_is_resubmitted_and_completes_once(worker) -> None:
     conn, response = _post("/generate", _body(job, seconds=8.0))
     again = _read_events(response)
     conn.close()
-    assert again[-1] == {"event": "done", "job_id": job, "variations": 1}
+    assert {k: again[-1][k] for k in ("event", "job_id", "variations")} == {
+        "event": "done", "job_id": job, "variations": 1}
     assert [e["event"] for e in again].count("audio") == 1
     # Asked once more: the same clip from the result store, not a second generation.
     conn, response = _post("/generate", _body(job, seconds=8.0))
@@ -199,11 +200,28 @@ def test_a_daemon_cancelling_stops_the_remote_job(worker, tmp_path) -> None:
     try:
         job_id = daemon.submit(_request(bars=8))
         jobs.first(job_id, events.PROGRESS, lambda e: e.progress >= 0.05)
+        remote_id = daemon.engine.last_accepted["job_id"]
         daemon.cancel(job_id)
         assert jobs.ended(job_id).kind == events.CANCELLED
     finally:
         daemon.stop()
     assert _clips(daemon) == []
+    # The replica itself stopped the job (its log says so), not only the daemon.
+    assert _replica_logged(f"job {remote_id} cancelled at")
+
+
+def _replica_logged(text: str) -> bool:
+    import ray
+
+    logs = Path(ray._private.worker._global_node.get_session_dir_path()) / "logs"
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        for path in logs.rglob("*"):
+            if path.is_file() and path.suffix in (".log", ".err", ".out"):
+                if text in path.read_text(errors="replace"):
+                    return True
+        time.sleep(1.0)
+    return False
 
 
 @pytest.mark.parametrize(("body", "reasons"), [
