@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+import numpy as np
+
 from bridge.engine import wire
 from bridge.engine.base import Cancelled, EngineError, GeneratedAudio, GenerationSpec, ProgressFn
 
@@ -103,6 +105,33 @@ class RemoteEngine:
                           "`musicgen-bridge worker` runs there and is reachable, or set "
                           '[model] backend = "local"')
 
+    def decode_codes(self, codes: np.ndarray) -> np.ndarray:
+        """Codes (variations, codebooks, frames) to audio on the worker: with this, long
+        clips are made in windows through the worker (bridge.engine.windows), each window a
+        job of its own, the joined codes decoded in one piece."""
+        body = json.dumps({"codes": wire.encode_array(codes, "int64")}).encode()
+        last = ""
+        for delay in (*self.retry_delays_s, None):
+            conn = self._connection()
+            try:
+                conn.request("POST", self._base + wire.DECODE_PATH, body=body,
+                             headers=self._headers({"Content-Type": "application/json"}))
+                response = conn.getresponse()
+                if response.status == 200:
+                    data = json.loads(response.read(wire.MAX_RESULT_BYTES))
+                    return wire.decode_array(data.get("audio"), "float32",
+                                             wire.MAX_RESULT_VALUES)
+                self._check_status(response)  # refusals raise; others are retried
+            except (OSError, http.client.HTTPException, ValueError, AttributeError) as err:
+                last = _describe(err)
+            except _Retry as err:
+                last = str(err)
+            finally:
+                conn.close()
+            if delay is not None:
+                time.sleep(delay)
+        raise EngineError(f"the worker at {self.url} did not decode a long clip's codes ({last})")
+
     # -- one try -----------------------------------------------------------------------------
 
     def _attempt(self, job_id: str, body: bytes, progress: ProgressFn,
@@ -133,7 +162,7 @@ class RemoteEngine:
                      progress: ProgressFn, cancel: threading.Event) -> GeneratedAudio:
         events: list[Mapping[str, Any]] = []
         while True:
-            raw = response.readline(wire.MAX_BODY_BYTES)
+            raw = response.readline(wire.MAX_RESULT_BYTES)
             if cancel.is_set():
                 raise Cancelled()
             if not raw:

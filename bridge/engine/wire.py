@@ -31,6 +31,7 @@ from bridge.engine.base import GeneratedAudio, GenerationSpec
 from bridge.params import PARAMS, SEED_MAX
 
 GENERATE_PATH = "/generate"
+DECODE_PATH = "/decode"
 CANCEL_PATH = "/cancel"
 INFO_PATH = "/info"
 CONTENT_TYPE = "application/x-ndjson"
@@ -38,6 +39,9 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 MAX_TEXT_CHARS = 8000
 MAX_SECONDS = 900.0
 MAX_ARRAY_VALUES = 48_000 * 60  # a minute of 48 kHz audio: more than any prompt needs
+# What a worker may send back: a long clip's decoded audio ([fit] max_seconds, 600 s at most).
+MAX_RESULT_VALUES = 32_000 * 2 * 660
+MAX_RESULT_BYTES = 8 * MAX_RESULT_VALUES
 JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 ACCEPTED, PROGRESS, AUDIO, DONE, ERROR = "accepted", "progress", "audio", "done", "error"
@@ -176,7 +180,7 @@ def encode_array(array: np.ndarray, dtype: str) -> dict[str, Any]:
             "data": base64.b64encode(values.tobytes()).decode("ascii")}
 
 
-def decode_array(value: object, dtype: str) -> np.ndarray:
+def decode_array(value: object, dtype: str, max_values: int = MAX_ARRAY_VALUES) -> np.ndarray:
     if not isinstance(value, Mapping) or set(value) != {"dtype", "shape", "data"}:
         raise WireError('must be {"dtype", "shape", "data"} (little-endian values, base64)')
     shape = value["shape"]
@@ -186,8 +190,8 @@ def decode_array(value: object, dtype: str) -> np.ndarray:
             isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape):
         raise WireError(f"shape must be a list of 1 to 3 sizes, got {shape!r:.80}")
     count = math.prod(shape)
-    if count > MAX_ARRAY_VALUES:
-        raise WireError(f"holds {count} values, more than the {MAX_ARRAY_VALUES} allowed")
+    if count > max_values:
+        raise WireError(f"holds {count} values, more than the {max_values} allowed")
     if not isinstance(value["data"], str):
         raise WireError("data must be a base64 string")
     try:
@@ -214,9 +218,13 @@ def result_lines(job_id: str, result: GeneratedAudio, **done: Any) -> list[bytes
     """A finished job's stream tail: every variation's audio, then done (with ``done``'s
     extra fields: the worker adds its generation time)."""
     audio = np.asarray(result.audio, dtype=np.float32)
-    out = [line({"event": AUDIO, "variation": index, "sample_rate": result.sample_rate,
-                 **encode_array(clip, "float32")})
-           for index, clip in enumerate(audio)]
+    out = []
+    for index, clip in enumerate(audio):
+        event = {"event": AUDIO, "variation": index, "sample_rate": result.sample_rate,
+                 **encode_array(clip, "float32")}
+        if result.codes is not None:  # what a long clip's next window continues from
+            event["codes"] = encode_array(result.codes[index], "int64")
+        out.append(line(event))
     out.append(line({"event": DONE, "job_id": job_id, "variations": len(audio), **done}))
     return out
 
@@ -234,11 +242,14 @@ def audio_of(events: list[Mapping[str, Any]], done: Mapping[str, Any]) -> Genera
         raise WireError(f"the stream carried {len(clips)} audio events for {expected!r} "
                         "variations")
     rates = {c.get("sample_rate") for c in clips}
-    arrays = [decode_array({k: c.get(k) for k in ("dtype", "shape", "data")}, "float32")
-              for c in clips]
+    arrays = [decode_array({k: c.get(k) for k in ("dtype", "shape", "data")}, "float32",
+                           MAX_RESULT_VALUES) for c in clips]
     if len(rates) != 1 or len({a.shape for a in arrays}) != 1 or arrays[0].ndim != 2:
         raise WireError("the stream's variations differ in rate or shape")
     rate = rates.pop()
     if not isinstance(rate, int) or rate <= 0:
         raise WireError(f"bad sample rate {rate!r}")
-    return GeneratedAudio(audio=np.stack(arrays), sample_rate=rate)
+    codes = None
+    if all("codes" in c for c in clips):
+        codes = np.stack([decode_array(c["codes"], "int64") for c in clips])
+    return GeneratedAudio(audio=np.stack(arrays), sample_rate=rate, codes=codes)

@@ -168,6 +168,8 @@ class Generator:
             return JSONResponse(self._info())
         if path.endswith(wire.GENERATE_PATH) and request.method == "POST":
             return await self._generate(request)
+        if path.endswith(wire.DECODE_PATH) and request.method == "POST":
+            return await self._decode(request)
         return _refuse(404, f"no such endpoint: {request.method} {request.url.path} "
                             f"(GET {wire.INFO_PATH}, POST {wire.GENERATE_PATH})")
 
@@ -223,6 +225,26 @@ class Generator:
         else:
             resumed = True
         return _stream(self._follow(job, resumed))
+
+    async def _decode(self, request: Request) -> Response:
+        """A long clip's joined codes to audio (RemoteEngine.decode_codes)."""
+        decode = getattr(self.engine, "decode_codes", None)
+        if decode is None:
+            return _refuse(404, f"the {self.engine.name} engine cannot decode codes")
+        raw = await request.body()
+        try:
+            data = json.loads(raw) if len(raw) <= wire.MAX_BODY_BYTES else None
+            if not isinstance(data, dict) or set(data) != {"codes"}:
+                raise wire.WireError('the body must be {"codes": int64 (variations, '
+                                     'codebooks, frames)}')
+            codes = wire.decode_array(data["codes"], "int64")
+            if codes.ndim != 3 or codes.min(initial=0) < 0:
+                raise wire.WireError(f"codes must be (variations, codebooks, frames) of "
+                                     f"non-negative integers, got shape {codes.shape}")
+            audio = await asyncio.to_thread(decode, codes)
+        except (ValueError, IndexError, RuntimeError) as err:
+            return _refuse(400, f"cannot decode these codes: {err}")
+        return JSONResponse({"audio": wire.encode_array(audio, "float32")})
 
     def _check(self, spec: GenerationSpec) -> None:
         if spec.seconds > self.engine.max_seconds + 1e-6:

@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bridge import events
@@ -251,3 +252,24 @@ def test_the_worker_command_refuses_a_network_address_without_a_token(capsys, mo
     monkeypatch.setenv("MUSICGEN_BRIDGE_CONFIG", str(tmp_path / "none.toml"))
     assert main(["worker", "--host", "0.0.0.0", "--model", "tiny"]) == 2
     assert "without a token" in capsys.readouterr().err
+
+
+def test_long_clips_are_made_in_windows_through_the_worker_as_locally(worker,
+                                                                      tiny_engine) -> None:
+    from bridge.engine.base import GenerationSpec
+    from bridge.engine.fast import load_fast_engine
+    from bridge.engine.windows import WindowedEngine, can_window
+
+    remote = RemoteEngine(worker)
+    assert can_window(remote)
+    spec = GenerationSpec(text="dusty funk drums", seconds=5.0, top_k=50, top_p=0.0,
+                          temperature=1.0, cfg=3.0, seed=11)
+    # Short windows on the tiny model: four windows, each a job of its own on the worker,
+    # continued from the codes the previous one returned, then decoded on the worker.
+    made = WindowedEngine(remote, window_s=2.0, context_s=1.0).generate(
+        spec, lambda f: None, threading.Event())
+    local = WindowedEngine(load_fast_engine(tiny_engine), window_s=2.0, context_s=1.0).generate(
+        spec, lambda f: None, threading.Event())
+    assert made.audio.shape == local.audio.shape == (1, 1, 5 * 32000)
+    np.testing.assert_array_equal(made.codes, local.codes)
+    np.testing.assert_allclose(made.audio, local.audio, atol=1e-5)
