@@ -158,7 +158,21 @@ def test_a_wrong_or_missing_token_is_refused(worker, tmp_path) -> None:
         assert response.status == 401
         assert "bearer token" in json.loads(response.read())["error"]
         conn.close()
-    daemon, jobs = _daemon(tmp_path, worker + "/secure", "secure", token=TOKEN)
+    # The daemon's side as a user sets it up: [model] backend = "remote", the token from
+    # the environment.
+    from bridge.engine.loader import load_engine
+    from tests.support import make_config
+
+    config = make_config(tmp_path / "secure", {"model": {
+        "backend": "remote", "worker_url": worker + "/secure", "worker_token": ""}})
+    os.environ["MUSICGEN_BRIDGE_WORKER_TOKEN"] = TOKEN
+    try:
+        engine = load_engine(config)
+    finally:
+        del os.environ["MUSICGEN_BRIDGE_WORKER_TOKEN"]
+    assert isinstance(engine, RemoteEngine)
+    daemon = make_daemon(tmp_path / "secure", engine)
+    jobs = _Jobs(daemon)
     daemon.start()
     try:
         job_id = daemon.submit(_request())
