@@ -139,6 +139,7 @@ class _Job:
     progress: float = 0.0
     progress_at: float = 0.0
     lines: list[bytes] | None = None  # the stream tail once finished
+    task: asyncio.Task[None] | None = None  # held here: the loop keeps only a weak reference
 
     @property
     def finished(self) -> bool:
@@ -220,7 +221,7 @@ class Generator:
         if job is None or (job.cancel.is_set() and not job.finished):
             job = _Job(job_id, fingerprint, spec)
             self.jobs[job_id] = job
-            asyncio.get_running_loop().create_task(self._run(job))
+            job.task = asyncio.get_running_loop().create_task(self._run(job))
             resumed = False
         else:
             resumed = True
