@@ -287,3 +287,20 @@ def test_long_clips_are_made_in_windows_through_the_worker_as_locally(worker,
     assert made.audio.shape == local.audio.shape == (1, 1, 5 * 32000)
     np.testing.assert_array_equal(made.codes, local.codes)
     np.testing.assert_allclose(made.audio, local.audio, atol=1e-5)
+
+
+def test_a_daemon_stopped_mid_remote_job_resumes_it_from_the_journal(worker, tmp_path) -> None:
+    first, jobs = _daemon(tmp_path, worker, "restart")
+    first.start()
+    job_id = first.submit(_request(bars=8))
+    jobs.first(job_id, events.PROGRESS, lambda e: e.progress >= 0.05)
+    first.stop()  # the daemon goes down while the worker generates
+    assert _clips(first) == []
+    second, jobs = _daemon(tmp_path, worker, "restart")
+    second.start()
+    try:
+        end = jobs.ended(job_id)
+    finally:
+        second.stop()
+    assert end.kind == events.DONE, end.error
+    assert len(_clips(second)) == 1
