@@ -138,7 +138,8 @@ class RemoteEngine:
                  cancel: threading.Event) -> GeneratedAudio:
         conn = self._connection()
         finished = threading.Event()
-        watcher = threading.Thread(target=_close_on_cancel, args=(conn, cancel, finished),
+        watcher = threading.Thread(target=self._close_on_cancel,
+                                   args=(conn, job_id, cancel, finished),
                                    name="remote-cancel", daemon=True)
         try:
             try:
@@ -208,6 +209,36 @@ class RemoteEngine:
 
     # -- plumbing ----------------------------------------------------------------------------
 
+    def _close_on_cancel(self, conn: http.client.HTTPConnection, job_id: str,
+                         cancel: threading.Event, finished: threading.Event) -> None:
+        """When the job is cancelled: close the connection (the worker sees its client go
+        and cancels the replica's work; the blocked read here returns), and say so
+        explicitly too, for a path between us that keeps the worker's side open."""
+        while not finished.is_set():
+            if cancel.wait(0.1):
+                sock = conn.sock
+                if sock is not None and not finished.is_set():
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                self.send_cancel(job_id)
+                return
+
+    def send_cancel(self, job_id: str) -> bool:
+        """POST /cancel for ``job_id``, best effort (False: the worker did not confirm)."""
+        conn = self._connection(CONNECT_TIMEOUT_S)
+        try:
+            conn.request("POST", self._base + wire.CANCEL_PATH,
+                         body=json.dumps({"job_id": job_id}).encode(),
+                         headers=self._headers({"Content-Type": "application/json"}))
+            return conn.getresponse().status == 200
+        except (OSError, http.client.HTTPException) as err:
+            log.info("could not tell the worker to cancel job %s: %s", job_id, _describe(err))
+            return False
+        finally:
+            conn.close()
+
     def _info(self) -> dict[str, Any]:
         last = ""
         for delay in (*self.retry_delays_s[:2], None):
@@ -242,21 +273,6 @@ class RemoteEngine:
         if self._token:
             extra = {**extra, "Authorization": f"Bearer {self._token}"}
         return extra
-
-
-def _close_on_cancel(conn: http.client.HTTPConnection, cancel: threading.Event,
-                     finished: threading.Event) -> None:
-    """Close the connection when the job is cancelled: the worker sees its client go and
-    cancels the replica's work; the blocked read here returns."""
-    while not finished.is_set():
-        if cancel.wait(0.1):
-            sock = conn.sock
-            if sock is not None and not finished.is_set():
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-            return
 
 
 def _error_text(response: http.client.HTTPResponse) -> str:

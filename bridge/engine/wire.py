@@ -94,7 +94,7 @@ def parse_request(data: object) -> tuple[str, GenerationSpec]:
         except (ValueError, TypeError) as err:
             problems.append(f"{name}: {err}")
 
-    check("job_id", _job_id)
+    check("job_id", parse_job_id)
     check("text", _text)
     check("seconds", _seconds)
     check("seed", _seed)
@@ -135,7 +135,7 @@ def fingerprint(data: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()
 
 
-def _job_id(value: object) -> str:
+def parse_job_id(value: object) -> str:
     if not isinstance(value, str) or not JOB_ID.fullmatch(value):
         raise WireError(f"must be 1..64 letters, digits, '-' or '_', got {value!r:.80}")
     return value

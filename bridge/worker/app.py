@@ -50,6 +50,8 @@ DEFAULT_CACHE_ITEMS = 64
 DEFAULT_CACHE_BYTES = 512 * 1024 * 1024
 PROGRESS_STEP = 0.02
 PROGRESS_INTERVAL_S = 0.25
+CANCELS_KEPT = 1024
+CANCEL_POLL_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -108,12 +110,22 @@ class ResultStore:
         self.max_bytes = max_bytes
         self._items: OrderedDict[str, tuple[str, list[bytes]]] = OrderedDict()
         self._bytes = 0
+        self._cancelled: OrderedDict[str, None] = OrderedDict()
 
     def get(self, job_id: str) -> tuple[str, list[bytes]] | None:
         item = self._items.get(job_id)
         if item is not None:
             self._items.move_to_end(job_id)
         return item
+
+    def cancel(self, job_id: str) -> None:
+        """Remember an explicit cancel, for whichever replica runs the job (it polls)."""
+        self._cancelled[job_id] = None
+        while len(self._cancelled) > CANCELS_KEPT:
+            self._cancelled.popitem(last=False)
+
+    def cancelled(self, job_ids: list[str]) -> list[str]:
+        return [job_id for job_id in job_ids if job_id in self._cancelled]
 
     def put(self, job_id: str, fingerprint: str, lines: list[bytes]) -> None:
         if job_id in self._items:
@@ -171,6 +183,8 @@ class Generator:
             return await self._generate(request)
         if path.endswith(wire.DECODE_PATH) and request.method == "POST":
             return await self._decode(request)
+        if path.endswith(wire.CANCEL_PATH) and request.method == "POST":
+            return await self._cancel(request)
         return _refuse(404, f"no such endpoint: {request.method} {request.url.path} "
                             f"(GET {wire.INFO_PATH}, POST {wire.GENERATE_PATH})")
 
@@ -226,6 +240,20 @@ class Generator:
         else:
             resumed = True
         return _stream(self._follow(job, resumed))
+
+    async def _cancel(self, request: Request) -> Response:
+        """An explicit cancel: this replica's job at once, any other's within CANCEL_POLL_S
+        (they poll the store while they decode)."""
+        try:
+            data = json.loads(await request.body())
+            job_id = wire.parse_job_id(data.get("job_id") if isinstance(data, dict) else None)
+        except ValueError as err:
+            return _refuse(400, f'the body must be {{"job_id": "..."}}: {err}')
+        await self.store.cancel.remote(job_id)
+        job = self.jobs.get(job_id)
+        if job is not None:
+            job.cancel.set()
+        return JSONResponse({"job_id": job_id, "running_here": job is not None})
 
     async def _decode(self, request: Request) -> Response:
         """A long clip's joined codes to audio (RemoteEngine.decode_codes)."""
@@ -317,8 +345,25 @@ class Generator:
         if len(jobs) > 1:
             log.info("decoding %d jobs together: %s", len(jobs),
                      ", ".join(job.job_id for job in jobs))
-        return await asyncio.to_thread(generate_batch, self.engine, [j.spec for j in jobs],
-                                       progress, [j.cancel for j in jobs])
+        decoding = asyncio.ensure_future(asyncio.to_thread(
+            generate_batch, self.engine, [j.spec for j in jobs], progress,
+            [j.cancel for j in jobs]))
+        while not decoding.done():
+            await asyncio.wait([decoding], timeout=CANCEL_POLL_S)
+            if not decoding.done():
+                await self._apply_cancels(jobs)
+        return decoding.result()
+
+    async def _apply_cancels(self, jobs: list[_Job]) -> None:
+        """Explicit cancels sent to another replica reach this one through the store."""
+        try:
+            cancelled = set(await self.store.cancelled.remote([j.job_id for j in jobs]))
+        except Exception:
+            log.exception("asking the result store for cancels failed")
+            return
+        for job in jobs:
+            if job.job_id in cancelled:
+                job.cancel.set()
 
     def _progress(self, job: _Job, fraction: float) -> None:
         # Every event is a chunk through Serve's proxy (a Ray object each): a few a second

@@ -304,3 +304,18 @@ def test_a_daemon_stopped_mid_remote_job_resumes_it_from_the_journal(worker, tmp
         second.stop()
     assert end.kind == events.DONE, end.error
     assert len(_clips(second)) == 1
+
+
+def test_an_explicit_cancel_reaches_the_replica_running_the_job(worker) -> None:
+    job = f"stop-{time.monotonic_ns()}"
+    conn, response = _post("/generate", _body(job, seconds=16.0))
+    assert json.loads(response.readline())["event"] == "accepted"
+    assert json.loads(response.readline())["event"] == "progress"
+    # Sent on another connection, so it may land on the other replica: it still arrives.
+    cancel_conn, answer = _post("/cancel", json.dumps({"job_id": job}).encode())
+    assert answer.status == 200
+    cancel_conn.close()
+    rest = _read_events(response)
+    conn.close()
+    assert rest[-1] == {"event": "error", "reason": "cancelled", "retry": True}
+    assert not any(e["event"] == "audio" for e in rest)
