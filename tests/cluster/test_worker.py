@@ -11,6 +11,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import threading
 import time
 from pathlib import Path
@@ -28,7 +29,14 @@ from tests.support import make_daemon
 
 pytestmark = pytest.mark.slow
 
-PORT = 9187
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+PORT = _free_port()  # other test runs may share this machine
 TOKEN = "s3cret-token"
 WAIT_S = 240.0
 
