@@ -122,3 +122,17 @@ def test_the_wire_round_trips_a_spec_with_arrays() -> None:
     np.testing.assert_array_equal(back.audio_prompt, spec.audio_prompt)
     np.testing.assert_array_equal(back.prefix_codes, spec.prefix_codes)
     assert back.prefix_codes.dtype == np.int64
+
+
+def test_the_daemon_side_never_imports_ray() -> None:
+    # A DAW laptop installs musicgen-bridge without the cluster extra: the command line, the
+    # daemon and the remote engine must work without Ray (or Serve's web stack) importable.
+    import subprocess
+    import sys
+
+    code = ("import sys, bridge.cli, bridge.daemon, bridge.engine.loader, bridge.engine.remote;"
+            "bridge.cli._build_parser();"
+            "print(sorted(m for m in ('ray', 'starlette', 'fastapi') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120)
+    assert out.stdout.strip() == "[]"
