@@ -18,6 +18,7 @@ from bridge.daw_install import add_ardour_parser
 from bridge.errors import reason_of
 from bridge.midi_cli import add_midi_parser
 from bridge.params import PARAMS
+from bridge.worker.cli import add_worker_parser
 
 log = logging.getLogger("bridge")
 
@@ -100,6 +101,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     add_midi_parser(sub)
     add_ardour_parser(sub)
+    add_worker_parser(sub)
     return parser
 
 

@@ -27,9 +27,15 @@ def _declared() -> dict[str, str]:
     return found
 
 
-def _top_level_imports() -> set[str]:
+# Packages whose modules need an optional extra: (folder, extra, imports the extra brings along)
+EXTRAS = [("bridge/worker", "cluster", {"starlette"})]  # ray[serve] installs starlette
+
+
+def _top_level_imports(folder: str = "bridge", skip: tuple[str, ...] = ()) -> set[str]:
     names: set[str] = set()
-    for path in (ROOT / "bridge").rglob("*.py"):
+    for path in (ROOT / folder).rglob("*.py"):
+        if any(path.is_relative_to(ROOT / s) for s in skip):
+            continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
                 names.update(a.name.split(".")[0] for a in node.names)
@@ -41,9 +47,19 @@ def _top_level_imports() -> set[str]:
 def test_every_imported_package_is_declared():
     declared = _declared()
     optional = {"huggingface_hub"}  # comes with transformers, imported only when present
-    missing = sorted(n for n in _top_level_imports() - optional
+    missing = sorted(n for n in _top_level_imports(skip=tuple(e[0] for e in EXTRAS)) - optional
                      if DIST.get(n, n).lower().replace("_", "-") not in declared)
     assert not missing, f"imported by bridge/ but not in [project] dependencies: {missing}"
+
+
+def test_what_an_optional_package_imports_is_in_its_extra():
+    declared = set(_declared())
+    for folder, extra, brought in EXTRAS:
+        names = {re.match(r"[A-Za-z0-9_.-]+", spec).group().lower().replace("_", "-")
+                 for spec in PYPROJECT["project"]["optional-dependencies"][extra]}
+        missing = sorted(n for n in _top_level_imports(folder) - brought
+                         if DIST.get(n, n).lower().replace("_", "-") not in names | declared)
+        assert not missing, f"{folder} imports {missing}, not in the [{extra}] extra"
 
 
 def test_transformers_floor_has_the_dtype_keyword_the_engine_passes():

@@ -1,5 +1,6 @@
 """Pick and load the engine [model] names (the model is loaded once and kept warm).
 
+``backend = "remote"`` generates on a ``musicgen-bridge worker`` elsewhere (RemoteEngine).
 ``engine = "auto"`` takes the fast decode loop where it has been proven identical and faster
 (the CPU, mono non-melody checkpoints), and the transformers reference everywhere else: the
 fast engine's CUDA-graph path has not yet been measured on a GPU (docs/benchmarks.md).
@@ -8,14 +9,22 @@ fast engine's CUDA-graph path has not yet been measured on a GPU (docs/benchmark
 from __future__ import annotations
 
 import logging
+import os
 
 from bridge.engine.base import Engine
 from bridge.engine.settings import ModelSettings
 
 log = logging.getLogger(__name__)
 
+# Where the worker's token may come from instead of the config file.
+TOKEN_ENV = "MUSICGEN_BRIDGE_WORKER_TOKEN"
+
 
 def load_engine(model: ModelSettings) -> Engine:
+    if model.backend == "remote":
+        from bridge.engine.remote import RemoteEngine
+
+        return RemoteEngine(model.worker_url, model.worker_token or os.environ.get(TOKEN_ENV, ""))
     from bridge.engine.transformers_engine import load_engine as load_transformers
 
     choice = model.engine

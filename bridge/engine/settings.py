@@ -21,3 +21,11 @@ class ModelSettings(Section):
         "reference generate(); auto: fast on the CPU, transformers on GPUs until measured"))
     cpu_int8: Flag = Field(False, description=(
         "fast engine on CPU: weight-only int8 decoder linears (about 2x faster per step)"))
+    backend: Annotated[str, choice("local", "remote")] = Field("local", description=(
+        "local: generate on this machine; remote: on a `musicgen-bridge worker` elsewhere "
+        "(docs/cluster.md)"))
+    worker_url: Text = Field("http://127.0.0.1:9100", description=(
+        'the worker, with backend = "remote" (an SSH tunnel\'s local end, or a LAN address)'))
+    worker_token: Text = Field("", description=(
+        "bearer token the worker was started with (required unless it listens on loopback); "
+        "empty: the MUSICGEN_BRIDGE_WORKER_TOKEN environment variable"))
