@@ -35,6 +35,7 @@ from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
 from bridge.engine.base import EngineError
+from bridge.files import is_temp_name
 from bridge.jobs.queue import QueueFull
 from bridge.request import REQUEST_FIELD_NAMES, REQUEST_FIELDS, GenerationRequest
 from bridge.session.control import Control
@@ -45,7 +46,6 @@ REQUESTS_DIR = "requests"
 DONE_DIR = "done"
 REJECTED_DIR = "rejected"
 AUDIO_DIR = "audio"  # rendered audio prompts (the Reaper "Continue" script); never read as requests
-TEMP_SUFFIXES = (".tmp", ".part")
 MAX_REQUEST_BYTES = 1 << 20  # a request is a few hundred bytes; anything huge is a mistake
 
 SETTLE_S = 0.25       # size and mtime must hold this long before a file is read
@@ -84,11 +84,6 @@ class IncompleteRequest(RequestError):
 
 def request_folder(out_dir: Path) -> Path:
     return Path(out_dir) / REQUESTS_DIR
-
-
-def is_temp_name(name: str) -> bool:
-    """Names writers use while a file is incomplete: hidden, or ending in .tmp/.part."""
-    return name.startswith(".") or name.lower().endswith(TEMP_SUFFIXES)
 
 
 # from_dict joins its problems with "; "; split only where the next one starts with a field

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bridge.files import is_temp_name
 from tests.reaper.reaper_support import SCRIPTS, lua_eval, project
 
 TRICKY = {
@@ -66,3 +67,14 @@ def test_folder_resolution_order(run_script, tmp_path: Path, case, expected):
     proj = {**project(tmp_path / "song.rpp"), **{k: v for k, v in case.items() if k != "extstate"}}
     result = run_script(probe, {"projects": [proj], "extstate": case.get("extstate", {})})
     assert result["console"].startswith(expected.format(dir=tmp_path))
+
+
+def test_the_importer_skips_the_same_unfinished_names_as_the_daemon():
+    # One rule (bridge.files.is_temp_name) on both sides: a clip the writer has not published
+    # yet is never imported, and a finished one never skipped.
+    names = [".clip.wav.0123456789ab.part", ".hidden.wav", "clip.wav.part", "clip.WAV.TMP",
+             "clip.wav", "partial.wav", "tmp.flac"]
+    code = ("for _, n in ipairs({" + ", ".join(json.dumps(n) for n in names) + "}) do "
+            "io.write(tostring(lib.is_temp_name(n)), ' ') end")
+    assert lua_eval(code).split() == [str(is_temp_name(n)).lower() for n in names]
+    assert [is_temp_name(n) for n in names] == [True, True, True, True, False, False, False]
