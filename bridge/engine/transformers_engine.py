@@ -384,7 +384,7 @@ def load_engine(model: str = DEFAULT_MODEL, device: str = AUTO) -> TransformersE
     """Load ``model`` (hub id or local directory) on ``device`` and return a warm engine."""
     torch_device = pick_device(device)
     dtype = pick_dtype(torch_device)
-    source = _resolve(model)
+    source = _checkpoint_source(model)
     try:
         config = AutoConfig.from_pretrained(source)
     except _LOAD_ERRORS as err:
@@ -435,7 +435,7 @@ def _load_processor(model_type: str, source: str) -> Any:
     return AutoProcessor.from_pretrained(source)
 
 
-def _resolve(model: str) -> str:
+def _checkpoint_source(model: str) -> str:
     """A local directory as a path string, or a hub id; anything else is refused here, before
     transformers turns a mistyped path into a confusing hub lookup."""
     if not model.strip():  # Path("") is the current folder, never what was meant
