@@ -35,7 +35,7 @@ from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
 from bridge.engine.base import EngineError
-from bridge.files import is_temp_name
+from bridge.files import is_temp_name, remove_quietly, write_atomically
 from bridge.jobs.queue import QueueFull
 from bridge.request import REQUEST_FIELD_NAMES, REQUEST_FIELDS, GenerationRequest
 from bridge.session.control import Control
@@ -380,17 +380,22 @@ class Inbox:
 
     def _reject(self, path: Path, problems: list[str]) -> None:
         dest, error_path = _free_name(self.rejected_dir, path.stem, [path.suffix, ".error.txt"])
-        report = _error_report(path, problems)
+        # The report lands first and whole, so whoever sees the refused file can read why.
+        try:
+            wrote = write_atomically(error_path, _error_report(path, problems), overwrite=False)
+            if not wrote:
+                log.error("inbox: %s appeared meanwhile; left alone", error_path)
+        except OSError as err:
+            log.error("inbox: could not write %s: %s", error_path, err)
+            wrote = False
         try:
             path.rename(dest)
         except OSError as err:
+            if wrote:
+                remove_quietly(error_path)
             log.error("inbox: %s was refused (%s) but could not be moved to %s: %s",
                       path, "; ".join(problems), dest, err)
             return
-        try:
-            error_path.write_text(report, encoding="utf-8")
-        except OSError as err:
-            log.error("inbox: could not write %s: %s", error_path, err)
         log.warning("inbox: refused %s: %s", path.name, "; ".join(problems))
         self.daemon.bus.publish(RequestRejected(str(dest), str(error_path), "; ".join(problems)))
 
