@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from bridge.engine.settings import ModelSettings
 from bridge.errors import UserError
+from bridge.files import write_atomically
 from bridge.inbox.settings import InboxSettings
 from bridge.jobs.settings import QueueSettings
 from bridge.midi.settings import MidiSection
@@ -196,10 +197,9 @@ def render_default() -> str:
 
 def write_default(path: str | os.PathLike[str] | None = None, *, force: bool = False) -> Path:
     file = Path(path).expanduser() if path is not None else default_config_path()
-    if file.exists() and not force:
-        raise ConfigError(f"{file} exists; pass --force to overwrite it")
     file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = file.with_name(f".{file.name}.tmp")
-    tmp.write_text(render_default(), encoding="utf-8")
-    os.replace(tmp, file)
+    # No-clobber is decided by the link that publishes the file, so a config written meanwhile
+    # by someone else is never replaced (no check-then-write race).
+    if not write_atomically(file, render_default(), overwrite=force):
+        raise ConfigError(f"{file} exists; pass --force to overwrite it")
     return file

@@ -90,6 +90,10 @@ DONE = "done"
 FAILED = "failed"
 CANCELLED = "cancelled"
 
+# PROGRESS events come at most once per this fraction of a job (the engine reports every
+# decoding step, hundreds per clip); subscribers may show fewer (OSC feedback does).
+PROGRESS_STEP = 0.01
+
 
 @dataclass(frozen=True)
 class ClipInfo:

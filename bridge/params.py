@@ -39,12 +39,12 @@ class ParamSpec:
                 f"{self.name} must be in {_fmt(self.minimum)}..{_fmt(self.maximum)}, "
                 f"got {_fmt(number)}"
             )
-        return self._cast(number)
+        return self.cast(number)
 
     def clamp(self, value: object) -> int | float:
         """Coerce into range (what a knob or a sloppy controller gets); NaN/inf still raise."""
         number = _as_number(self, value)
-        return self._cast(min(self.maximum, max(self.minimum, number)))
+        return self.cast(min(self.maximum, max(self.minimum, number)))
 
     def from_knob(self, position: float) -> int | float:
         """Map a normalized knob position 0..1 (clamped) to a value in range."""
@@ -52,9 +52,9 @@ class ParamSpec:
         if not math.isfinite(x):
             raise ValueError(f"knob position for {self.name} must be a finite number in 0..1")
         if x <= 0.0:
-            return self._cast(self.minimum)  # exact ends: float log/exp round-trips are not
+            return self.cast(self.minimum)  # exact ends: float log/exp round-trips are not
         if x >= 1.0:
-            return self._cast(self.maximum)
+            return self.cast(self.maximum)
         if self.curve == LOG:
             lo, hi = math.log(self.minimum), math.log(self.maximum)
             value = math.exp(lo + x * (hi - lo))
@@ -70,7 +70,7 @@ class ParamSpec:
             return (math.log(v) - lo) / (hi - lo)
         return (v - self.minimum) / (self.maximum - self.minimum)
 
-    def _cast(self, number: float) -> int | float:
+    def cast(self, number: float) -> int | float:
         return int(round(number)) if self.type is int else float(number)
 
     def json_schema(self) -> dict[str, Any]:
@@ -155,4 +155,4 @@ def transformers_top_p(top_p: float) -> float:
 
 
 def defaults() -> dict[str, int | float]:
-    return {name: spec._cast(spec.default) for name, spec in PARAMS.items()}
+    return {name: spec.cast(spec.default) for name, spec in PARAMS.items()}

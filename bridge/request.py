@@ -122,7 +122,7 @@ _Job = Annotated[int | None, Check(_optional_job, {"type": ["integer", "null"], 
 def param_field(name: str) -> Any:
     """A schema field holding the parameter ``name``: its default and its help as the doc."""
     spec = PARAMS[name]
-    return Field(spec._cast(spec.default), description=spec.help)
+    return Field(spec.cast(spec.default), description=spec.help)
 
 
 @schema_dataclass(frozen=True, config=CLOSED)

@@ -19,6 +19,7 @@
 --   [main] MusicGen - Importer.lua
 --   [main] MusicGen - Settings.lua
 --   [nomain] MusicGen_lib.lua
+--   [nomain] MusicGen_json.lua
 --   [nomain] MusicGen_schema.lua
 -- @changelog
 --   First release: generate, continue, import, per-project settings.

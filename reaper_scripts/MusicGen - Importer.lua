@@ -13,6 +13,7 @@
 --   in the console. Run it again (or stop it from the toolbar) to stop it.
 -- @provides
 --   [nomain] MusicGen_lib.lua
+--   [nomain] MusicGen_json.lua
 --   [nomain] MusicGen_schema.lua
 
 local lib = dofile((debug.getinfo(1, "S").source:match("^@?(.*[\\/])") or "") .. "MusicGen_lib.lua")

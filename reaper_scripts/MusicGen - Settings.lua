@@ -11,6 +11,7 @@
 --   Empty fields mean "the daemon's own default".
 -- @provides
 --   [nomain] MusicGen_lib.lua
+--   [nomain] MusicGen_json.lua
 --   [nomain] MusicGen_schema.lua
 
 local lib = dofile((debug.getinfo(1, "S").source:match("^@?(.*[\\/])") or "") .. "MusicGen_lib.lua")

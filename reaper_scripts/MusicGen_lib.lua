@@ -36,223 +36,41 @@ M.schema = dofile(script_dir .. "MusicGen_schema.lua")
 -- JSON
 ----------------------------------------------------------------------------------------------
 
--- JSON null where a Lua nil cannot stand (inside arrays, or to write an explicit null).
-M.null = setmetatable({}, { __tostring = function() return "null" end })
-local array_mt = { __name = "json array" }
+-- rxi/json.lua (MIT), vendored unmodified as MusicGen_json.lua from github.com/rxi/json.lua
+-- (commit dbf4b2d). JSON null decodes to nil, an absent key: callers test fields with
+-- `if t.position_s then`. Numbers are written with 14 significant digits (seeds, bars, tempi
+-- and positions need far fewer).
+local json = dofile(script_dir .. "MusicGen_json.lua")
 
--- Marks a table as a JSON array, so an empty one is written as [] rather than {}.
-function M.array(t)
-  return setmetatable(t or {}, array_mt)
+-- Numbers are formatted and read with the C library, which follows the locale: a
+-- comma-decimal locale must not turn 97.3 into 97,3 in JSON.
+local function in_c_locale(fn, arg)
+  local old = os.setlocale and os.setlocale(nil, "numeric")
+  if old then os.setlocale("C", "numeric") end
+  local ok, result = pcall(fn, arg)
+  if old then os.setlocale(old, "numeric") end
+  return ok, result
 end
 
-local escapes = {
-  ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f",
-  ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t",
-}
-
-local function encode_string(s)
-  return '"' .. s:gsub('[%c"\\]', function(c)
-    return escapes[c] or string.format("\\u%04x", c:byte())
-  end) .. '"'
+-- json.lua raises its messages with the position in json.lua itself in front: drop it.
+local function json_message(err)
+  return (tostring(err):gsub("^.-MusicGen_json%.lua:%d+: ", ""))
 end
 
-local function encode_number(n)
-  if n ~= n or n == math.huge or n == -math.huge then
-    error("JSON has no " .. tostring(n) .. ": a value was not a finite number", 0)
-  end
-  if math.type(n) == "integer" then return string.format("%d", n) end
-  local text
-  if n == math.floor(n) and math.abs(n) < 2 ^ 53 then
-    text = string.format("%.1f", n)
-  else
-    -- The shortest form that reads back exactly, so 0.1 stays 0.1 for Python.
-    for _, fmt in ipairs({ "%.15g", "%.16g", "%.17g" }) do
-      text = string.format(fmt, n)
-      if tonumber(text) == n then break end
-    end
-  end
-  return (text:gsub(",", "."))  -- a comma-decimal C locale must not leak into JSON
-end
-
-local function is_array(t)
-  if getmetatable(t) == array_mt then return true end
-  local n = #t
-  if n == 0 then return false end
-  for k in pairs(t) do
-    if math.type(k) ~= "integer" or k < 1 or k > n then return false end
-  end
-  return true
-end
-
-local function encode_value(v, indent, depth, out)
-  local kind = type(v)
-  if v == nil or v == M.null then
-    out[#out + 1] = "null"
-  elseif kind == "boolean" then
-    out[#out + 1] = tostring(v)
-  elseif kind == "number" then
-    out[#out + 1] = encode_number(v)
-  elseif kind == "string" then
-    out[#out + 1] = encode_string(v)
-  elseif kind == "table" then
-    if depth > 64 then error("JSON nesting deeper than 64: a table refers to itself?", 0) end
-    local pad = indent and ("\n" .. string.rep(indent, depth + 1)) or ""
-    local close = indent and ("\n" .. string.rep(indent, depth)) or ""
-    local colon = indent and ": " or ":"
-    if is_array(v) then
-      if #v == 0 then out[#out + 1] = "[]" return end
-      out[#out + 1] = "["
-      for i = 1, #v do
-        out[#out + 1] = (i > 1 and "," or "") .. pad
-        encode_value(v[i], indent, depth + 1, out)
-      end
-      out[#out + 1] = close .. "]"
-    else
-      local keys = {}
-      for k in pairs(v) do
-        if type(k) ~= "string" then
-          error("JSON object keys must be strings, got " .. type(k) .. " " .. tostring(k), 0)
-        end
-        keys[#keys + 1] = k
-      end
-      if #keys == 0 then out[#out + 1] = "{}" return end
-      table.sort(keys)  -- stable output: request files diff cleanly
-      out[#out + 1] = "{"
-      for i, k in ipairs(keys) do
-        out[#out + 1] = (i > 1 and "," or "") .. pad .. encode_string(k) .. colon
-        encode_value(v[k], indent, depth + 1, out)
-      end
-      out[#out + 1] = close .. "}"
-    end
-  else
-    error("JSON cannot hold a " .. kind, 0)
-  end
-end
-
--- Lua value -> JSON text. pretty: indent with two spaces (request files are read by people).
-function M.encode(value, pretty)
-  local out = {}
-  encode_value(value, pretty and "  " or nil, 0, out)
-  return table.concat(out)
-end
-
-local decode_value
-
-local function decode_error(text, pos, what)
-  local line, col = 1, 1
-  for i = 1, math.min(pos - 1, #text) do
-    if text:sub(i, i) == "\n" then line, col = line + 1, 1 else col = col + 1 end
-  end
-  error({ json = string.format("%s at line %d column %d", what, line, col) }, 0)
-end
-
-local function skip_ws(text, pos)
-  return text:find("[^ \t\r\n]", pos) or #text + 1
-end
-
-local function decode_string(text, pos)
-  local parts, i = {}, pos + 1
-  while true do
-    local j = text:find('["\\%c]', i)
-    if not j then decode_error(text, pos, "unterminated string") end
-    parts[#parts + 1] = text:sub(i, j - 1)
-    local c = text:sub(j, j)
-    if c == '"' then return table.concat(parts), j + 1 end
-    if c ~= "\\" then decode_error(text, j, "control character in string") end
-    local e = text:sub(j + 1, j + 1)
-    local simple = ({ b = "\b", f = "\f", n = "\n", r = "\r", t = "\t",
-                      ['"'] = '"', ["\\"] = "\\", ["/"] = "/" })[e]
-    if simple then
-      parts[#parts + 1], i = simple, j + 2
-    elseif e == "u" then
-      local hex = text:match("^%x%x%x%x", j + 2)
-      if not hex then decode_error(text, j, "bad \\u escape") end
-      local code = tonumber(hex, 16)
-      i = j + 6
-      if code >= 0xD800 and code <= 0xDBFF then  -- a surrogate pair: one code point
-        local low = text:match("^\\u(%x%x%x%x)", i)
-        local low_code = low and tonumber(low, 16)
-        if low_code and low_code >= 0xDC00 and low_code <= 0xDFFF then
-          code = 0x10000 + (code - 0xD800) * 0x400 + (low_code - 0xDC00)
-          i = i + 6
-        end
-      end
-      parts[#parts + 1] = utf8.char(code)
-    else
-      decode_error(text, j, "bad escape \\" .. e)
-    end
-  end
-end
-
-local function decode_object(text, pos)
-  local obj = {}
-  pos = skip_ws(text, pos + 1)
-  if text:sub(pos, pos) == "}" then return obj, pos + 1 end
-  while true do
-    if text:sub(pos, pos) ~= '"' then decode_error(text, pos, "expected a string key") end
-    local key
-    key, pos = decode_string(text, pos)
-    pos = skip_ws(text, pos)
-    if text:sub(pos, pos) ~= ":" then decode_error(text, pos, "expected ':'") end
-    local value
-    value, pos = decode_value(text, skip_ws(text, pos + 1))
-    -- null becomes an absent key: callers test fields with `if t.position_s then`.
-    if value ~= M.null then obj[key] = value end
-    pos = skip_ws(text, pos)
-    local c = text:sub(pos, pos)
-    if c == "}" then return obj, pos + 1 end
-    if c ~= "," then decode_error(text, pos, "expected ',' or '}'") end
-    pos = skip_ws(text, pos + 1)
-  end
-end
-
-local function decode_array(text, pos)
-  local arr = M.array()
-  pos = skip_ws(text, pos + 1)
-  if text:sub(pos, pos) == "]" then return arr, pos + 1 end
-  while true do
-    local value
-    value, pos = decode_value(text, pos)
-    arr[#arr + 1] = value
-    pos = skip_ws(text, pos)
-    local c = text:sub(pos, pos)
-    if c == "]" then return arr, pos + 1 end
-    if c ~= "," then decode_error(text, pos, "expected ',' or ']'") end
-    pos = skip_ws(text, pos + 1)
-  end
-end
-
-decode_value = function(text, pos)
-  local c = text:sub(pos, pos)
-  if c == "{" then return decode_object(text, pos) end
-  if c == "[" then return decode_array(text, pos) end
-  if c == '"' then return decode_string(text, pos) end
-  if text:find("^true", pos) then return true, pos + 4 end
-  if text:find("^false", pos) then return false, pos + 5 end
-  if text:find("^null", pos) then return M.null, pos + 4 end
-  local num = text:match("^-?%d+%.?%d*[eE]?[-+]?%d*", pos)
-  if num and num ~= "" then
-    local value = tonumber(num)
-    if value == nil then decode_error(text, pos, "bad number " .. num) end
-    if not num:find("[.eE]") then value = math.tointeger(value) or value end
-    return value, pos + #num
-  end
-  decode_error(text, pos, c == "" and "unexpected end of text" or ("unexpected '" .. c .. "'"))
+-- Lua value -> JSON text. Raises for what JSON cannot hold (NaN, a function, a sparse array).
+function M.encode(value)
+  local ok, text = in_c_locale(json.encode, value)
+  if not ok then error("cannot write JSON: " .. json_message(text), 0) end
+  return text
 end
 
 -- JSON text -> Lua value, or nil and a message naming the line and column.
 function M.decode(text)
   if type(text) ~= "string" then return nil, "no text to decode" end
-  local ok, value, pos = pcall(function()
-    local v, p = decode_value(text, skip_ws(text, 1))
-    return v, skip_ws(text, p)
-  end)
-  if not ok then
-    if type(value) == "table" and value.json then return nil, value.json end
-    error(value, 0)  -- a bug here, not bad input: let it surface
-  end
-  if pos <= #text then return nil, "extra text after the JSON value at offset " .. pos end
-  if value == M.null then return nil, "the JSON value is null" end
+  if not text:find("%S") then return nil, "no JSON value: the text is empty" end
+  local ok, value = in_c_locale(json.decode, text)
+  if not ok then return nil, json_message(value) end
+  if value == nil then return nil, "the JSON value is null" end
   return value
 end
 
@@ -525,8 +343,7 @@ function M.check_request(req)
     else
       local kind = type(value)
       local want = f.type
-      local ok = (value == M.null and want:find("null"))
-        or (kind == "string" and want:find("string"))
+      local ok = (kind == "string" and want:find("string"))
         or (kind == "boolean" and want:find("boolean"))
         or (kind == "number" and want:find("number"))
         or (kind == "number" and want:find("integer") and math.tointeger(value) ~= nil)
@@ -578,7 +395,7 @@ function M.write_request(folder, req, stem)
   ok, err = M.ensure_dir(dir)
   if not ok then return nil, err end
   local path = M.join(dir, (stem or M.unique_stem("reaper")) .. ".json")
-  ok, err = M.write_atomic(path, M.encode(req, true) .. "\n")
+  ok, err = M.write_atomic(path, M.encode(req) .. "\n")
   if not ok then return nil, err end
   return path
 end

@@ -13,7 +13,6 @@ import soundfile as sf
 
 from bridge import __version__
 from bridge.cli import main
-from bridge.musical_time import Meter, clip_samples
 
 
 def run(*args: str, timeout: float = 120, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -34,11 +33,14 @@ def test_version_and_help():
         assert result.returncode == 0 and "usage: musicgen-bridge" in result.stdout
 
 
-@pytest.mark.parametrize("bpm, meter, bars, rate, fmt", [
-    (120, "4/4", 2, 48000, "wav"), (97, "7/8", 3, 44100, "flac"),
+@pytest.mark.parametrize("bpm, meter, bars, rate, fmt, frames", [
+    # 2 bars of 4 quarters at 0.5 s: 4 s * 48000
+    (120, "4/4", 2, 48000, "wav", 192000),
+    # a 7/8 bar is 3.5 quarters of 60/97 s; 3 bars = 630/97 s * 44100 = 286422.68 -> 286423
+    (97, "7/8", 3, 44100, "flac", 286423),
 ])
 def test_generate_writes_bar_exact_clips_and_prints_paths(tiny_model_dir, tmp_path, no_user_config,
-                                                          bpm, meter, bars, rate, fmt):
+                                                          bpm, meter, bars, rate, fmt, frames):
     out = tmp_path / "clips"
     result = run("generate", "--model", str(tiny_model_dir), "--prompt", "dusty funk drums",
                  "--bpm", str(bpm), "--meter", meter, "--bars", str(bars), "--seed", "7",
@@ -49,7 +51,7 @@ def test_generate_writes_bar_exact_clips_and_prints_paths(tiny_model_dir, tmp_pa
     for path in paths:
         info = sf.info(path)
         assert info.samplerate == rate
-        assert info.frames == clip_samples(bars, bpm, Meter.parse(meter), rate)
+        assert info.frames == frames
         sidecar = json.loads(path.with_suffix(".json").read_text())
         assert sidecar["seed"] == 7 and sidecar["meter"] == meter and sidecar["bars"] == bars
         assert f"{bpm} BPM, {meter} time signature" in sidecar["full_prompt"]
@@ -159,7 +161,7 @@ def test_generate_continues_an_audio_file(tiny_model_dir, tmp_path, no_user_conf
                    "--prompt-seconds", "2", "--out", str(tmp_path / "clips"), "--no-progress"])
     assert status == 0, capsys.readouterr().err
     (path,) = capsys.readouterr().out.split()
-    assert sf.info(path).frames == clip_samples(1, 120, Meter(4, 4), 48000)
+    assert sf.info(path).frames == 96000  # one 4/4 bar at 120 BPM: 2 s * 48000
     sidecar = json.loads(Path(path).with_suffix(".json").read_text())
     assert sidecar["audio_prompt"] == str(tmp_path / "take.wav")  # made absolute
     assert sidecar["prompt_end_s"] - sidecar["prompt_start_s"] == pytest.approx(2.0)

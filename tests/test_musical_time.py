@@ -20,7 +20,12 @@ def test_bar_seconds_follow_quarter_note_tempo(bpm, meter, seconds):
 
 def test_clip_samples_exact():
     assert clip_samples(4, 120, Meter(4, 4), 48000) == 384000
-    assert clip_samples(3, 97, Meter(7, 8), 44100) == round(3 * 3.5 * 60 / 97 * 44100)
+    # 7/8 is 3.5 quarters: 3 bars * 3.5 * 60/97 s * 44100 = 27783000/97 = 286422.68
+    assert clip_samples(3, 97, Meter(7, 8), 44100) == 286423
+    assert clip_samples(2, 120, Meter(6, 8), 48000) == 144000  # 2 * 1.5 s * 48000
+    assert clip_samples(2, 140, Meter(7, 8), 48000) == 144000  # 2 * 3.5 * 60/140 s = 3 s
+    # 2 * 4 * 60/97.3 s * 48000 = 230400000/973 = 236793.42
+    assert clip_samples(2, 97.3, Meter(4, 4), 48000) == 236793
 
 
 @pytest.mark.parametrize("text", ["4/0", "0/4", "5/3", "four/4", "4-4", ""])

@@ -2,6 +2,7 @@ import math
 
 import pytest
 
+from bridge.midi.mapping import parse_mappings
 from bridge.params import KNOB_PARAMS, LOG, PARAMS, check_seed, defaults, transformers_top_p
 
 
@@ -11,8 +12,16 @@ def test_documented_ranges_and_defaults():
     assert (PARAMS["temperature"].minimum, PARAMS["temperature"].maximum) == (0.05, 4.0)
     assert (PARAMS["cfg"].minimum, PARAMS["cfg"].maximum, PARAMS["cfg"].default) == (1, 15, 3)
     assert (PARAMS["variations"].minimum, PARAMS["variations"].maximum) == (1, 8)
-    assert KNOB_PARAMS == ("top_k", "top_p", "temperature", "cfg")
     assert defaults()["top_k"] == 250 and isinstance(defaults()["top_k"], int)
+
+
+def test_the_knobs_are_what_a_fresh_controller_turns_in_order():
+    # docs/midi.md's promise to a user with no mapping configured: CC 21-24 on any channel
+    # turn these four, in this order (the Max device's dials and OSC feedback use KNOB_PARAMS).
+    bindings = sorted(parse_mappings({}), key=lambda b: b.cc)
+    assert [(b.cc, b.channel, b.param) for b in bindings] == [
+        (21, None, "top_k"), (22, None, "top_p"), (23, None, "temperature"), (24, None, "cfg")]
+    assert tuple(b.param for b in bindings) == KNOB_PARAMS
 
 
 def test_curves_log_for_top_k_and_temperature_linear_for_the_rest():

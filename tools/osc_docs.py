@@ -18,7 +18,7 @@ from bridge.osc.addresses import (
     OscAddress,
 )
 from bridge.osc.coerce import MAX_STRING_CHARS
-from bridge.osc.feedback import PROGRESS_STEP
+from bridge.osc.feedback import OSC_PROGRESS_STEP
 
 DOC_PATH = Path(__file__).resolve().parents[1] / "docs" / "osc.md"
 
@@ -74,7 +74,7 @@ oscsend localhost 9000 /musicgen/generate
 - Every state change is echoed on its own address with the value actually applied (after
   clamping) to the feedback targets and every registered client, whatever changed it: OSC,
   MIDI, Live, REAPER.
-- A job's `/musicgen/queued`, `/musicgen/progress` (once per {PROGRESS_STEP:.0%} step),
+- A job's `/musicgen/queued`, `/musicgen/progress` (once per {OSC_PROGRESS_STEP:.0%} step),
   `/musicgen/clip` and errors go to the feedback targets and to the job's client: the
   registered client of the sender that asked for it, or that sender itself.
   `/musicgen/status` goes to the targets and every registered client.

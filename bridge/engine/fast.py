@@ -2,10 +2,10 @@
 
 ``load_fast_engine`` loads the checkpoint with the reference engine's loader (same checks,
 same error messages, same dtype choice) and wraps the loaded model in a ``FastEngine``:
-- the request's conditioning comes from the reference engine itself (the keyword arguments
-  it would give generate: text, negative prompt, audio prompt or prefix codes; and its
-  checks and prompt trimming), so both engines mean the same thing by a request; only the
-  decoding is ours;
+- the request's conditioning comes from ``bridge.engine.conditioning``, as the reference
+  engine's does (the keyword arguments generate would get: text, negative prompt, audio
+  prompt or prefix codes; the checks and prompt trimming), so both engines mean the same
+  thing by a request; only the decoding is ours;
 - text encoded once; guidance rows batched as [prompt rows; null (or negative) rows] exactly
   as generate builds them; the codebook delay pattern and logits processing of generate
   (see ``fast_pattern`` and ``fast_sampling``);
@@ -40,6 +40,7 @@ from bridge.engine.base import (
     GenerationSpec,
     ProgressFn,
 )
+from bridge.engine.conditioning import GENERATE_LOCK, Conditioning
 from bridge.engine.device import AUTO
 from bridge.engine.fast_cuda import TEXT_CAPACITY, GraphDecoders
 from bridge.engine.fast_decoder import DecoderCore
@@ -53,10 +54,7 @@ from bridge.engine.fast_loop import (
 )
 from bridge.engine.fast_pattern import build_pattern, undo_pattern
 from bridge.engine.fast_sampling import Sampling
-
-# One lock for every engine (the reference engine's): generations share the device, and the
-# reference engine's seeded runs use torch's global generator.
-from bridge.engine.transformers_engine import _GENERATE_LOCK, TransformersEngine, load_engine
+from bridge.engine.transformers_engine import TransformersEngine, load_engine
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +77,7 @@ class FastEngine:
             raise EngineError(f"the fast engine does not do MusicGen-Melody models yet "
                               f"({reference.model_id}); set [model] engine = \"transformers\"")
         self.reference = reference
+        self.conditioning: Conditioning = reference.conditioning
         self.model = reference.model
         self.processor = reference.processor
         self.model_id = reference.model_id
@@ -91,8 +90,8 @@ class FastEngine:
             raise EngineError(f"the fast engine does not do stereo models yet ({self.model_id}); "
                               'set [model] engine = "transformers"')
         # Negative prompts and continuation (audio prompt, prefix codes) as the reference
-        # engine does them: its conditioning inputs, our decoding.
-        self.capabilities: frozenset[str] = reference.capabilities
+        # engine does them: the same conditioning inputs, our decoding.
+        self.capabilities: frozenset[str] = self.conditioning.capabilities
         if mode == "auto":
             mode = "graphs" if self.device.type == "cuda" else "eager"
         if mode == "graphs" and self.device.type != "cuda":
@@ -112,10 +111,10 @@ class FastEngine:
     # -- Engine --------------------------------------------------------------------------
 
     def max_new_tokens(self, seconds: float) -> int:
-        return self.reference.max_new_tokens(seconds)
+        return self.conditioning.max_new_tokens(seconds)
 
     def frames(self, seconds: float) -> int:
-        return self.reference.frames(seconds)
+        return self.conditioning.frames(seconds)
 
     def generate(self, spec: GenerationSpec, progress: ProgressFn,
                  cancel: threading.Event) -> GeneratedAudio:
@@ -131,18 +130,15 @@ class FastEngine:
                 raise Cancelled()
             progress(min(1.0, step / steps))
 
-        with _GENERATE_LOCK:
+        with GENERATE_LOCK:
             if cancel.is_set():  # cancelled while another generation held the model
                 raise Cancelled()
             log.debug("fast generate %d x %.2f s (%d steps) seed %d on %s (%s)",
                       spec.variations, spec.seconds, steps, spec.seed, self.device, self.mode)
             try:
-                # The reference engine's conditioning inputs (the kwargs it gives generate):
-                # text, negative prompt rows, audio prompt or prefix codes.
-                inputs, prompt_frames = self.reference._conditioning_inputs(spec)
-                if spec.prefix_codes is not None:
-                    inputs.update(self.reference._prefix_code_inputs(spec))
-                    prompt_frames = int(np.shape(spec.prefix_codes)[-1])
+                # The kwargs the reference engine gives generate: text, negative prompt
+                # rows, audio prompt or prefix codes.
+                inputs, prompt_frames = self.conditioning.inputs(spec)
                 codes = self._codes(inputs, spec.variations, steps, sampling, spec.seed,
                                     on_step)
                 audio = self.decode_audio(codes)
@@ -151,15 +147,15 @@ class FastEngine:
                     f"out of GPU memory generating {spec.variations} x {spec.seconds:.1f} s on "
                     f"{self.device}; ask for fewer variations or a shorter clip, or use "
                     "--device cpu") from err
-        out, kept = self.reference._drop_prompt(spec, prompt_frames, audio,
+        out, kept = self.conditioning.drop_prompt(spec, prompt_frames, audio,
                                                 codes.cpu().numpy().astype(np.int64))
         return GeneratedAudio(audio=out, sample_rate=self.sample_rate, codes=kept)
 
     def decode_codes(self, codes: np.ndarray) -> np.ndarray:
         """EnCodec decoding of codes (variations, codebooks, frames), as generate decodes
         (bridge.engine.windows joins long clips with it)."""
-        with _GENERATE_LOCK:
-            return self.reference.decode_codes(codes)
+        with GENERATE_LOCK:
+            return self.conditioning.decode_codes(codes)
 
     # -- the work ------------------------------------------------------------------------
 
@@ -237,10 +233,10 @@ class FastEngine:
         sampling = Sampling.from_knobs(cfg=3.0, top_k=250, top_p=0.0, temperature=1.0)
         if self.graphs is not None:
             decoder = self.graphs.get(1, True, self.max_new_tokens(self.max_seconds))
-            with _GENERATE_LOCK:
+            with GENERATE_LOCK:
                 captured = decoder.capture_all()
             log.info("captured %d decoder step graphs", captured)
-        with _GENERATE_LOCK:
+        with GENERATE_LOCK:
             codes = self.codes(["warm-up"], self.max_new_tokens(seconds), sampling, seed=0)
             self.decode_audio(codes)
         if self.device.type == "cuda":
@@ -271,7 +267,7 @@ class FastEngine:
             raise EngineError(f"cfg must be at least 1, got {spec.cfg:g}")
         # Lengths, window, variations, conditioning and prefix codes: the same rules and
         # words as the reference engine (whose capabilities this engine has).
-        self.reference._check(spec)
+        self.conditioning.check(spec)
 
 
 def load_fast_engine(model: str | TransformersEngine = "facebook/musicgen-small",

@@ -38,6 +38,7 @@ from watchdog.observers.polling import PollingObserver
 
 from bridge.engine.base import EngineError
 from bridge.errors import MAX_NAME_CHARS, UserError, bounded, reason_of, shown
+from bridge.files import is_temp_name, remove_quietly, write_atomically
 from bridge.inbox.settings import InboxSettings
 from bridge.jobs.queue import QueueFull
 from bridge.reading import NotARegularFile, TooLarge, kind_of, read_regular
@@ -50,7 +51,6 @@ REQUESTS_DIR = "requests"
 DONE_DIR = "done"
 REJECTED_DIR = "rejected"
 AUDIO_DIR = "audio"  # rendered audio prompts (the Reaper "Continue" script); never read as requests
-TEMP_SUFFIXES = (".tmp", ".part")
 MAX_REQUEST_BYTES = 1 << 20  # a request is a few hundred bytes; anything huge is a mistake
 MAX_PROBLEMS = 20            # listed in a reason; the rest are counted
 MAX_PROBLEM_CHARS = 300      # one problem: a field, its value and the fix
@@ -96,11 +96,6 @@ class IncompleteRequest(RequestError):
 
 def request_folder(out_dir: Path) -> Path:
     return Path(out_dir) / REQUESTS_DIR
-
-
-def is_temp_name(name: str) -> bool:
-    """Names writers use while a file is incomplete: hidden, or ending in .tmp/.part."""
-    return name.startswith(".") or name.lower().endswith(TEMP_SUFFIXES)
 
 
 # from_dict joins its problems with "; "; split only where the next one starts with a field
@@ -431,22 +426,34 @@ class Inbox:
 
     def _reject(self, path: Path, problems: list[str]) -> None:
         problems = RequestError(problems).problems  # bounded, whoever made them
-        suffix = ".json"
         dest, error_path = _free_name(self.rejected_dir, safe_stem(path.name),
-                                      [suffix, ".error.txt"])
-        report = _error_report(path, problems)
+                                      [".json", ".error.txt"])
         reason = "; ".join(problems)
         try:
             _require_real_folder(self.rejected_dir)
+        except OSError as err:
+            log.error("inbox: %s was refused (%s) but cannot be moved aside: %s",
+                      shown(path.name), reason, bounded(err, 300))
+            return
+        # The report lands first and whole (never through a symlink: a new name, linked in),
+        # so whoever sees the refused file can read why.
+        try:
+            wrote = write_atomically(
+                error_path, _error_report(path, problems).encode("utf-8", "backslashreplace"),
+                overwrite=False)
+            if not wrote:
+                log.error("inbox: %s appeared meanwhile; left alone", error_path)
+        except OSError as err:
+            log.error("inbox: could not write %s: %s", error_path, bounded(err, 300))
+            wrote = False
+        try:
             path.rename(dest)
         except OSError as err:
+            if wrote:
+                remove_quietly(error_path)
             log.error("inbox: %s was refused (%s) but could not be moved to %s: %s",
                       shown(path.name), reason, dest, bounded(err, 300))
             return
-        try:
-            _write_new(error_path, report.encode("utf-8", "backslashreplace"))
-        except OSError as err:
-            log.error("inbox: could not write %s: %s", error_path, bounded(err, 300))
         log.warning("inbox: refused %s: %s", shown(path.name), reason)
         self.daemon.bus.publish(RequestRejected(str(dest), str(error_path), reason))
 
@@ -470,19 +477,6 @@ def _require_real_folder(folder: Path) -> None:
     if not stat_mod.S_ISDIR(mode):
         raise OSError(f"{folder} is {kind_of(mode)}, not a real folder; remove it and the "
                       f"daemon re-creates it")
-
-
-def _write_new(path: Path, content: bytes) -> None:
-    """Create ``path`` (never through a symlink, never over an existing file)."""
-    flags = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-             | getattr(os, "O_BINARY", 0))
-    fd = os.open(path, flags, 0o644)
-    try:
-        view = memoryview(content)
-        while view:
-            view = view[os.write(fd, view):]
-    finally:
-        os.close(fd)
 
 
 def _free_name(folder: Path, stem: str, suffixes: list[str]) -> list[Path]:

@@ -1,6 +1,6 @@
 """The job journal: pending jobs on disk, so a daemon restart (even after SIGKILL) resumes them.
 
-The file is JSON lines, rewritten whole on every change (temp file + fsync + os.replace), so a
+The file is JSON lines, rewritten whole on every change (``bridge.files.write_atomically``), so a
 reader only ever sees a complete old or a complete new version. It stays tiny (at most the
 bounded queue plus the running job), which makes a full rewrite cheaper than an append log
 that would need compaction. Line one is a header holding ``next_id``, so job ids keep
@@ -17,7 +17,6 @@ daemon: bad lines are logged and skipped, the damaged file is kept beside the jo
 
 from __future__ import annotations
 
-import glob
 import json
 import logging
 import os
@@ -29,7 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bridge.errors import UserError
-from bridge.files import fsync_directory
+from bridge.files import remove_stale_temps, write_atomically
 from bridge.request import GenerationRequest
 
 log = logging.getLogger(__name__)
@@ -179,7 +178,7 @@ class Journal:
         lines = [json.dumps(header)]  # ASCII: file names may hold undecodable bytes
         lines += [entry.to_line() for _, entry in sorted(self._entries.items())]
         try:
-            _write_atomically(self.path, "\n".join(lines) + "\n")
+            write_atomically(self.path, "\n".join(lines) + "\n")
         except OSError:
             if not self._write_failing:
                 log.exception("cannot write the job journal %s; pending jobs will not survive a "
@@ -191,7 +190,8 @@ class Journal:
             self._write_failing = False
 
     def _load(self, path: Path) -> None:
-        _remove_stale_temp_files(path)
+        # Temp files of a process killed mid-write: never complete, safe to drop.
+        remove_stale_temps(path.parent, final_name=path.name)
         try:
             data = path.read_bytes()
         except FileNotFoundError:
@@ -252,36 +252,6 @@ def _parse(data: bytes, path: Path) -> tuple[int, list[JournalEntry], list[bytes
             continue
         entries[entry.job_id] = entry
     return next_id, sorted(entries.values(), key=lambda entry: entry.job_id), bad
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A per-process temp name: two processes never write through the same temp file, and a
-    # reader of ``path`` only ever sees a complete file.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as file:
-            file.write(text)
-            file.flush()
-            # Without fsync a power cut after os.replace can leave an empty journal.
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_directory(path.parent)
-
-
-
-
-def _remove_stale_temp_files(path: Path) -> None:
-    """Temp files of a process killed mid-write: never complete, safe to drop."""
-    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-        try:
-            tmp.unlink()
-        except OSError as err:
-            log.warning("cannot remove the stale journal temp file %s: %s", tmp, err)
-
 
 
 class JournalLock:

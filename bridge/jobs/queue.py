@@ -30,6 +30,7 @@ from bridge.events import (
     DONE,
     FAILED,
     PROGRESS,
+    PROGRESS_STEP,
     QUEUED,
     STARTED,
     WRITING,
@@ -48,9 +49,6 @@ DEFAULT_HISTORY = 100
 # A job that was running each time the daemon died this often is given up: it may be what
 # kills the daemon, and resuming it forever would be a crash loop.
 MAX_ATTEMPTS = 3
-# Progress events: never more often than every 1 % (the engine reports every decoding step,
-# hundreds per clip, and each event may become an OSC message).
-PROGRESS_STEP = 0.01
 
 OUT_OF_GPU_MEMORY = "out of GPU memory: try fewer variations or bars, or a smaller model"
 OUT_OF_MEMORY = "out of memory: try fewer variations or bars, or a smaller model"

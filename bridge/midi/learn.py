@@ -8,9 +8,6 @@ relative encoder in one of the three encodings. ``save_binding`` writes the resu
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,6 +15,7 @@ from pathlib import Path
 import tomlkit
 from tomlkit.items import InlineTable, Table
 
+from bridge.files import write_atomically
 from bridge.midi.mapping import (
     DEFAULT_STEPS,
     MAX_CC,
@@ -182,7 +180,7 @@ def save_binding(target: ConfigFile, binding: Binding) -> Path:
         for param, row in wanted.items():
             if param == binding.param or param not in table:
                 table[param] = _inline(row)
-    _write_atomically(file, tomlkit.dumps(document), target.check)
+    _save_checked(file, tomlkit.dumps(document), target.check)
     return file
 
 
@@ -208,21 +206,11 @@ def _inline(row: dict[str, object]) -> InlineTable:
     return inline
 
 
-def _write_atomically(file: Path, text: str, check: Callable[[Path], object]) -> None:
-    """A crash mid-write must not leave the user's config half written."""
-    file.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{file.name}.", suffix=".tmp", dir=file.parent)
-    tmp = Path(tmp_name)
+def _save_checked(file: Path, text: str, check: Callable[[Path], object]) -> None:
+    """A crash mid-write must not leave the user's config half written, and a working config
+    is never replaced with one the daemon would refuse."""
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        if file.exists():
-            shutil.copymode(file, tmp)
-        try:
-            check(tmp)  # never replace a working config with one the daemon would refuse
-        except ValueError as err:
-            raise ValueError(f"learned mapping not saved: the result would be invalid: {err}"
-                             ) from None
-        os.replace(tmp, file)
-    finally:
-        tmp.unlink(missing_ok=True)
+        write_atomically(file, text, check=check)
+    except ValueError as err:
+        raise ValueError(f"learned mapping not saved: the result would be invalid: {err}"
+                         ) from None

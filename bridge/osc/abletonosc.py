@@ -30,6 +30,7 @@ from bridge.events import ErrorReport, EventBus
 from bridge.musical_time import Meter
 from bridge.osc.coerce import shortest_float32
 from bridge.osc.dispatch import PacketError, human_reason, parse_packet
+from bridge.osc.hosts import host_address
 from bridge.osc.settings import OscSettings
 from bridge.session.state import SessionState
 
@@ -91,7 +92,7 @@ class AbletonOscFollower:
     def start(self) -> None:
         if self._thread is not None:
             raise RuntimeError("the AbletonOSC follower is already started")
-        self._live_ip = _resolve(self._live[0])
+        self._live_ip = host_address(self._live[0])
         loopback = ipaddress.ip_address(self._live_ip).is_loopback
         listen = "127.0.0.1" if loopback else "0.0.0.0"
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -233,13 +234,6 @@ class AbletonOscFollower:
             self._sock.sendto(build_msg(address).dgram, (self._live_ip, self._live[1]))
         except OSError as err:
             log.debug("AbletonOSC %s not sent: %s", address, err)
-
-
-def _resolve(host: str) -> str:
-    try:
-        return str(ipaddress.ip_address(host))
-    except ValueError:
-        return str(socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_DGRAM)[0][4][0])
 
 
 def create(daemon: Control, osc: OscSettings) -> AbletonOscFollower | None:

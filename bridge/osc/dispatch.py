@@ -23,9 +23,10 @@ import difflib
 import logging
 import re
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from pythonosc.osc_bundle import OscBundle
 from pythonosc.osc_message import OscMessage
 from pythonosc.parsing import osc_types
 
@@ -48,7 +49,7 @@ MAX_BUNDLE_DEPTH = 8
 # every later argument, so such a message is refused instead.
 _KNOWN_TYPETAGS = frozenset("ihfdsbrmtTFN[]")
 _PATTERN_CHARS = frozenset("*?[]{}")
-_BUNDLE = b"#bundle\x00"
+_BUNDLE_HEADER_BYTES = 16  # "#bundle\0" and the 8-byte time tag
 # The request schema prefixes each problem with its field ("bpm: bpm must be in 20..400"):
 # said once is enough.
 _REPEATED_FIELD = re.compile(r"\b(\w+): (?=\1 )")
@@ -174,60 +175,83 @@ class Dispatcher:
 
 
 def parse_packet(data: bytes) -> list[Message]:
-    """A datagram's messages in order; raises PacketError naming what is wrong."""
-    if data.startswith(_BUNDLE):
-        out: list[Message] = []
-        _parse_bundle(data, 1, out)
-        return out
-    if data.startswith(b"/"):
-        return [_parse_message(data)]
-    if not data:
+    """A datagram's messages in order; raises PacketError naming what is wrong.
+
+    python-osc's OscBundle and OscMessage do the parsing. First ``_check_packet`` refuses what
+    they would pass silently or cannot survive: an element of unknown kind or an unknown type
+    tag (skipped, shifting every later argument), an element size that does not fit (a
+    negative one loops forever in python-osc 1.10), bundles nested deeper than
+    MAX_BUNDLE_DEPTH. OscPacket is not used: it reorders a bundle's messages by time tag,
+    while ours are dispatched in the order sent."""
+    _check_packet(data)
+    try:
+        if OscBundle.dgram_is_bundle(data):
+            return list(_messages_in(OscBundle(data)))
+        return [_message(OscMessage(data))]
+    except Exception as err:
+        # python-osc raises its ParseErrors, but also UnicodeDecodeError and friends on junk.
+        raise PacketError(f"malformed OSC message ({type(err).__name__}: {err})") from None
+
+
+def _messages_in(bundle: OscBundle) -> Iterator[Message]:
+    for content in bundle:
+        if isinstance(content, OscBundle):
+            yield from _messages_in(content)
+        else:
+            yield _message(content)
+
+
+def _message(message: OscMessage) -> Message:
+    return Message(message.address, tuple(message.params))
+
+
+def _check_packet(data: bytes) -> None:
+    if OscBundle.dgram_is_bundle(data):
+        _check_bundle(data, 1)
+    elif OscMessage.dgram_is_message(data):
+        _check_type_tags(data)
+    elif not data:
         raise PacketError("empty packet")
-    raise PacketError("not an OSC packet: it must start with '/' (a message) or "
-                      "'#bundle' (a bundle)")
+    else:
+        raise PacketError("not an OSC packet: it must start with '/' (a message) or "
+                          "'#bundle' (a bundle)")
 
 
-def _parse_bundle(data: bytes, depth: int, out: list[Message]) -> None:
+def _check_bundle(data: bytes, depth: int) -> None:
     if depth > MAX_BUNDLE_DEPTH:
         raise PacketError(f"bundles nested more than {MAX_BUNDLE_DEPTH} deep")
-    if len(data) < 16:
+    if len(data) < _BUNDLE_HEADER_BYTES:
         raise PacketError("bundle too short for its time tag")
-    index = 16  # "#bundle\0" and the 8-byte time tag
+    index = _BUNDLE_HEADER_BYTES
     while index < len(data):
         if index + 4 > len(data):
             raise PacketError("bundle element size cut short")
-        (size,) = struct.unpack(">i", data[index:index + 4])
+        (size,) = struct.unpack_from(">i", data, index)
         index += 4
         if size <= 0 or size % 4 or index + size > len(data):
             raise PacketError(f"bundle element size {size} does not fit the bundle")
         element = data[index:index + size]
         index += size
-        if element.startswith(_BUNDLE):
-            _parse_bundle(element, depth + 1, out)
-        elif element.startswith(b"/"):
-            out.append(_parse_message(element))
+        if OscBundle.dgram_is_bundle(element):
+            _check_bundle(element, depth + 1)
+        elif OscMessage.dgram_is_message(element):
+            _check_type_tags(element)
         else:
             raise PacketError("bundle element is neither a message nor a bundle")
 
 
-def _parse_message(data: bytes) -> Message:
+def _check_type_tags(data: bytes) -> None:
     try:
         address, index = osc_types.get_string(data, 0)
-        if index < len(data):
-            typetags, _ = osc_types.get_string(data, index)
-            if not typetags.startswith(","):
-                raise PacketError(f"{_short(address)}: type tags must start with ','")
-            unknown = set(typetags[1:]) - _KNOWN_TYPETAGS
-            if unknown:
-                raise PacketError(f"{_short(address)}: unsupported OSC type tag(s) "
-                                  f"{''.join(sorted(unknown))!r}")
-        message = OscMessage(data)
-        return Message(message.address, tuple(message.params))
-    except PacketError:
-        raise
+        typetags = osc_types.get_string(data, index)[0] if index < len(data) else ","
     except Exception as err:
-        # python-osc raises its ParseError, but also UnicodeDecodeError and friends on junk.
         raise PacketError(f"malformed OSC message ({type(err).__name__}: {err})") from None
+    if not typetags.startswith(","):
+        raise PacketError(f"{_short(address)}: type tags must start with ','")
+    unknown = set(typetags[1:]) - _KNOWN_TYPETAGS
+    if unknown:
+        raise PacketError(f"{_short(address)}: unsupported OSC type tag(s) "
+                          f"{''.join(sorted(unknown))!r}")
 
 
 def _short(address: str) -> str:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import ipaddress
 import logging
 import queue
 import socket
@@ -40,6 +39,7 @@ from bridge import events as job_events
 from bridge.events import ErrorReport, EventBus, JobEvent, JobInfo, JobState, Learned
 from bridge.musical_time import Meter
 from bridge.osc.addresses import BY_ADDRESS, FIELD_ADDRESSES, PREFIX, SETTING_FIELDS
+from bridge.osc.hosts import host_address
 from bridge.request import MAX_CLIENT_ID_CHARS, GenerationRequest
 from bridge.session.state import StateChanged
 from bridge.stopping import put_sentinel
@@ -51,7 +51,9 @@ Peer = tuple[str, int]
 # Sends are never allowed to block a publisher: past this many waiting messages new ones are
 # dropped (and logged); a flood that big means no peer is keeping up anyway.
 MAX_WAITING = 65536
-PROGRESS_STEP = 0.05
+# /musicgen/progress goes out once per band this wide: OSC peers (a Max dial, a REAPER
+# status line) need far fewer updates than the bus's PROGRESS events carry (events.PROGRESS_STEP).
+OSC_PROGRESS_STEP = 0.05
 # UDP datagrams over ~1400 bytes fragment and some OSC peers cap their buffers; error texts
 # that long are cut (the daemon log has the whole message).
 MAX_ABOUT_CHARS = 200
@@ -290,7 +292,7 @@ class OscFeedback:
         this subscribed), so the first /musicgen/status, sent at once, is right."""
         if self._thread is not None:
             raise RuntimeError("OscFeedback can be started only once")
-        self._targets = tuple(_resolve(spec) for spec in self._target_specs)
+        self._targets = tuple(_target_peer(spec) for spec in self._target_specs)
         self._targets = tuple(dict.fromkeys(t for t in self._targets if t is not None))
         self._unsubscribe = self.bus.subscribe(self._on_event)
         self._thread = threading.Thread(target=self._run, name="bridge-osc-feedback",
@@ -485,26 +487,19 @@ class OscFeedback:
 
 
 def _band(fraction: float) -> int:
-    return int(fraction / PROGRESS_STEP + 1e-9)
+    return int(fraction / OSC_PROGRESS_STEP + 1e-9)
 
 
 def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
-def _resolve(spec: str) -> Peer | None:
+def _target_peer(spec: str) -> Peer | None:
     """"HOST:PORT" (validated by the config) -> an address to send to; None if unresolvable."""
     host, port_text = spec.rsplit(":", 1)
-    port = int(port_text)
     try:
-        ipaddress.ip_address(host)
-        return (host, port)
-    except ValueError:
-        pass
-    try:
-        infos = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_DGRAM)
+        return (host_address(host), int(port_text))
     except OSError as err:
         log.error("OSC feedback target %s: cannot resolve %r (%s); not sending there",
                   spec, host, err)
         return None
-    return (str(infos[0][4][0]), port)

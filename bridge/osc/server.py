@@ -4,7 +4,7 @@ Messages are handled one at a time in arrival order, so a burst of knob moves fr
 controller ends on its last value and each echo matches the message that caused it
 (ThreadingOSCUDPServer would start a thread per datagram and apply a burst in any order). Two
 threads, talking through a queue: python-osc's BlockingOSCUDPServer only reads datagrams into
-the inbox, so the kernel's socket buffer (a few hundred datagrams on a default Linux) never
+a queue, so the kernel's socket buffer (a few hundred datagrams on a default Linux) never
 overflows while a handler runs; one dispatch thread takes them out in order. One dispatcher is
 enough because handlers only validate, set state (under the state's own lock) or queue a job;
 generation runs on the job worker.
@@ -39,8 +39,8 @@ log = logging.getLogger(__name__)
 # Wake-up interval of the receive loop: how long stop() may wait for it.
 POLL_INTERVAL_S = 0.1
 # Datagrams read but not yet dispatched; past either limit a flood is dropped (and logged).
-INBOX_SIZE = 100_000
-INBOX_BYTES = 32 * 1024 * 1024
+MAX_WAITING_DATAGRAMS = 100_000
+MAX_WAITING_BYTES = 32 * 1024 * 1024
 # Asked of the kernel for the socket's receive buffer (it may grant less) to ride out moments
 # when the reading thread waits for the interpreter.
 RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024
@@ -48,11 +48,11 @@ IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _STOP = None
 
 
-class _Inbox:
+class _DatagramQueue:
     """What python-osc's server calls per datagram: queue it for the dispatch thread."""
 
     def __init__(self) -> None:
-        self.queue: queue.Queue[tuple[bytes, tuple[str, int]] | None] = queue.Queue(INBOX_SIZE)
+        self.queue: queue.Queue[tuple[bytes, tuple[str, int]] | None] = queue.Queue(MAX_WAITING_DATAGRAMS)
         self.dropped = 0
         self._lock = threading.Lock()
         self._bytes = 0
@@ -61,15 +61,15 @@ class _Inbox:
         # The receive thread is the only producer (stop's sentinel comes after it has left),
         # so a queue found not full here takes the put.
         with self._lock:
-            fits = self._bytes + len(data) <= INBOX_BYTES and not self.queue.full()
+            fits = self._bytes + len(data) <= MAX_WAITING_BYTES and not self.queue.full()
             if fits:
                 self._bytes += len(data)
                 self.queue.put_nowait((data, (str(client_address[0]), int(client_address[1]))))
         if not fits:
             self.dropped += 1
             if self.dropped in (1, 100) or self.dropped % 10_000 == 0:
-                log.warning("OSC inbox full (%d datagrams or %d MiB waiting): dropped %d so "
-                            "far", INBOX_SIZE, INBOX_BYTES >> 20, self.dropped)
+                log.warning("OSC receive queue full (%d datagrams or %d MiB waiting): dropped %d so "
+                            "far", MAX_WAITING_DATAGRAMS, MAX_WAITING_BYTES >> 20, self.dropped)
         return []  # replies leave through the feedback thread, not this socket
 
     def taken(self, data: bytes) -> None:
@@ -82,9 +82,9 @@ class _UdpServer(BlockingOSCUDPServer):
     # for the wrong reason. Read whole datagrams so a too-long string is named as such.
     max_packet_size = 65535
 
-    def __init__(self, address: tuple[str, int], inbox: _Inbox, gate: SenderGate) -> None:
+    def __init__(self, address: tuple[str, int], datagrams: _DatagramQueue, gate: SenderGate) -> None:
         self.gate = gate
-        super().__init__(address, inbox)  # type: ignore[arg-type]
+        super().__init__(address, datagrams)  # type: ignore[arg-type]
 
     def server_bind(self) -> None:
         try:
@@ -146,7 +146,7 @@ class OscService:
         learn.register(self.dispatcher, daemon)
         reaper.register(self.dispatcher, daemon)
         self.gate = SenderGate(host, allow)
-        self._inbox = _Inbox()
+        self._datagrams = _DatagramQueue()
         self._server: _UdpServer | None = None
         self._threads: list[threading.Thread] = []
 
@@ -164,7 +164,7 @@ class OscService:
                         "machine and the [osc] allow list", self.host)
         self.feedback.start(self.daemon.jobs())
         try:
-            self._server = _UdpServer((self.host, self.requested_port), self._inbox, self.gate)
+            self._server = _UdpServer((self.host, self.requested_port), self._datagrams, self.gate)
         except OSError as err:
             self.feedback.stop()
             raise OSError(err.errno, f"cannot listen for OSC on {self.host}:"
@@ -187,7 +187,7 @@ class OscService:
             server.server_close()
             # After what was received (it is still handled); never a blocking put: a full
             # inbox with a stuck reader must not hang shutdown.
-            put_sentinel(self._inbox.queue, _STOP)
+            put_sentinel(self._datagrams.queue, _STOP)
         for thread in self._threads:
             thread.join(5.0)
             if thread.is_alive():
@@ -196,9 +196,9 @@ class OscService:
         self.feedback.stop()
 
     def _dispatch(self) -> None:
-        while (item := self._inbox.queue.get()) is not _STOP:
+        while (item := self._datagrams.queue.get()) is not _STOP:
             data, sender = item
-            self._inbox.taken(data)
+            self._datagrams.taken(data)
             try:
                 self.dispatcher.handle_datagram(data, sender)
             except Exception:  # the dispatcher catches per message; this is a last resort

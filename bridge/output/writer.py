@@ -3,14 +3,13 @@ overwriting.
 
 A DAW-side importer may look at the folder at any moment, so nothing appears under a final
 name until it is complete: each file is written and fsynced under a hidden temporary name
-(``TEMP_PREFIX`` ... ``TEMP_SUFFIX``, which importers skip) and then published. The sidecar
+(``bridge.files.is_temp_name``, which importers skip) and then published. The sidecar
 is published before the audio, so an importer that sees a clip can always read its
 metadata. Every clip also gets a line in the append-only ``manifest.jsonl``.
 
-Publishing uses a hard link, which fails instead of replacing an existing file, so a name
-clash (another writer, a file the user made) costs a counter suffix, never their file. On
-filesystems without hard links (FAT, exFAT, some network shares) it falls back to check,
-then ``os.replace``, serialised within this process.
+Publishing never replaces an existing file (``bridge.files.publish`` with
+``overwrite=False``), so a name clash (another writer, a file the user made) costs a counter
+suffix, never their file.
 """
 
 from __future__ import annotations
@@ -21,9 +20,7 @@ import json
 import logging
 import os
 import re
-import secrets
 import threading
-import time
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -33,18 +30,19 @@ from typing import Any
 import numpy as np
 import soundfile
 
-from bridge.files import fsync_directory
+from bridge.files import (
+    fsync_directory,
+    publish,
+    remove_quietly,
+    remove_stale_temps,
+    write_temp,
+)
 from bridge.musical_time import format_bpm
 from bridge.output.settings import OutputSettings
 from bridge.output.sidecar import validate_sidecar
 
 log = logging.getLogger(__name__)
 
-# Importers must ignore names that start with TEMP_PREFIX or end with TEMP_SUFFIX; the
-# writer's temporary names have both (".<final name>.<token>.part").
-TEMP_PREFIX = "."
-TEMP_SUFFIX = ".part"
-TEMP_PATTERNS: tuple[str, ...] = (TEMP_PREFIX + "*", "*" + TEMP_SUFFIX)  # fnmatch / glob
 MANIFEST_NAME = "manifest.jsonl"
 MAX_SLUG_CHARS = 40
 # A temporary file this old was left by a writer that died mid-write; it is safe to remove.
@@ -52,7 +50,6 @@ STALE_TEMP_SECONDS = 3600.0
 _MAX_NAME_TRIES = 1000
 _SUBTYPES = {16: "PCM_16", 24: "PCM_24", 32: "FLOAT"}
 _FIX = "choose another output folder (--out DIR, or [output] project_dir in the config)"
-_publish_lock = threading.Lock()
 
 
 class WriterError(OSError):
@@ -69,11 +66,6 @@ class WriterError(OSError):
 class ClipPaths:
     audio: Path
     sidecar: Path
-
-
-def is_temp_name(name: str) -> bool:
-    """True for names a DAW-side importer must skip (see TEMP_PATTERNS)."""
-    return name.startswith(TEMP_PREFIX) or name.endswith(TEMP_SUFFIX)
 
 
 def audio_subtype(audio_format: str, bit_depth: int) -> str:
@@ -124,45 +116,6 @@ def _describe(err: OSError, folder: Path) -> str:
     return f"cannot write clips into {folder}: {cause}"
 
 
-def _write_durably(path: Path, content: bytes) -> None:
-    with open(path, "xb") as handle:
-        handle.write(content)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-
-
-def _publish(temp: Path, final: Path) -> bool:
-    """Give the complete file ``temp`` the name ``final``; False if that name is taken."""
-    try:
-        os.link(temp, final)
-    except FileExistsError:
-        return False
-    except OSError:
-        # No hard links here; real errors (permissions, a vanished folder) recur below.
-        with _publish_lock:
-            if os.path.lexists(final):
-                return False
-            os.replace(temp, final)
-        return True
-    os.unlink(temp)
-    return True
-
-
-# Our own temporary names only (a random 12-hex token before the suffix): the stale sweep
-# must never touch a user's hidden file.
-_TEMP_NAME = re.compile(
-    re.escape(TEMP_PREFIX) + r".+\.[0-9a-f]{12}" + re.escape(TEMP_SUFFIX) + "$")
-
-
-def _remove_quietly(path: Path) -> None:
-    try:
-        path.unlink(missing_ok=True)
-    except OSError as err:
-        log.warning("could not remove %s: %s", path, err)
-
-
 class ClipWriter:
     """Writes finished clips into ``out_dir`` (created if missing). Thread-safe."""
 
@@ -196,24 +149,21 @@ class ClipWriter:
         published: list[Path] = []
         try:
             self._ensure_folder()
-            audio_temp = self._temp_path(stem + "." + self.settings.format)
-            temps.append(audio_temp)
-            _write_durably(audio_temp, encoded)
-            json_temp = self._temp_path(stem + ".json")
-            temps.append(json_temp)
-            _write_durably(json_temp, text.encode("utf-8"))
+            temps.append(write_temp(self.out_dir, f"{stem}.{self.settings.format}", encoded))
+            temps.append(write_temp(self.out_dir, f"{stem}.json", text.encode("utf-8")))
+            audio_temp, json_temp = temps
             paths = self._publish_pair(stem, json_temp, audio_temp, published)
             fsync_directory(self.out_dir)
         except OSError as err:
             for path in published:
-                _remove_quietly(path)
+                remove_quietly(path)
             if isinstance(err, WriterError):
                 raise
             raise WriterError(_describe(err, self.out_dir), folder=self.out_dir,
                               code=err.errno) from err
         finally:
             for path in temps:
-                _remove_quietly(path)
+                remove_quietly(path)
         if manifest:
             self.append_manifest(paths, sidecar)
         log.info("wrote %s", paths.audio)
@@ -222,7 +172,7 @@ class ClipWriter:
     def discard(self, paths: ClipPaths) -> None:
         """Remove a written clip again (a later variation of its job could not be written)."""
         for path in (paths.audio, paths.sidecar):
-            _remove_quietly(path)
+            remove_quietly(path)
         log.info("removed %s: its job failed", paths.audio.name)
 
     def _prepare(self, audio: np.ndarray, sidecar: dict[str, Any]) -> np.ndarray:
@@ -260,9 +210,6 @@ class ClipWriter:
         self.out_dir.mkdir(exist_ok=True)
         log.warning("output folder %s had vanished; re-created it", self.out_dir)
 
-    def _temp_path(self, final_name: str) -> Path:
-        return self.out_dir / f"{TEMP_PREFIX}{final_name}.{secrets.token_hex(6)}{TEMP_SUFFIX}"
-
     def _encode(self, data: np.ndarray) -> bytes:
         buffer = io.BytesIO()
         soundfile.write(buffer, data, self.settings.sample_rate, subtype=self.subtype,
@@ -276,10 +223,11 @@ class ClipWriter:
             name = stem if attempt == 1 else f"{stem}-{attempt}"
             sidecar_path = self.out_dir / f"{name}.json"
             audio_path = self.out_dir / f"{name}.{self.settings.format}"
-            if os.path.lexists(audio_path) or not _publish(json_temp, sidecar_path):
+            if (os.path.lexists(audio_path)
+                    or not publish(json_temp, sidecar_path, overwrite=False)):
                 continue
             published.append(sidecar_path)
-            if _publish(audio_temp, audio_path):
+            if publish(audio_temp, audio_path, overwrite=False):
                 published.append(audio_path)
                 return ClipPaths(audio=audio_path, sidecar=sidecar_path)
             # The audio name went between the check and the link: take the sidecar back.
@@ -313,16 +261,4 @@ class ClipWriter:
 
     def _sweep_stale_temps(self) -> None:
         """Remove temporary files a killed writer left behind (old enough to be no one's)."""
-        cutoff = time.time() - STALE_TEMP_SECONDS
-        try:
-            entries = list(os.scandir(self.out_dir))
-        except OSError as err:
-            log.warning("could not list %s: %s", self.out_dir, err)
-            return
-        for entry in entries:
-            try:
-                if _TEMP_NAME.match(entry.name) and entry.stat().st_mtime < cutoff:
-                    os.unlink(entry.path)
-                    log.info("removed a stale temporary file %s", entry.name)
-            except OSError as err:
-                log.warning("could not remove stale %s: %s", entry.path, err)
+        remove_stale_temps(self.out_dir, older_than_s=STALE_TEMP_SECONDS)

@@ -312,7 +312,7 @@ def test_melody_prefix_matches_transformers_own_without_a_negative_prompt(melody
     with torch.no_grad():
         text = model.text_encoder(**tokens).last_hidden_state
     mask = torch.cat([tokens["attention_mask"], torch.zeros_like(tokens["attention_mask"])])
-    ours = engine._melody_prefix(torch.cat([text, text]), mask, chroma, 2)
+    ours = engine.conditioning.melody_prefix(torch.cat([text, text]), mask, chroma, 2)
     torch.testing.assert_close(ours, theirs)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from bridge.events import DONE, JobEvent
+from bridge.files import is_temp_name
 from bridge.inbox import folder as inbox_mod
 from bridge.inbox.folder import Inbox, RequestAccepted, RequestRejected
 from bridge.request import REQUEST_FIELD_NAMES
@@ -71,11 +72,14 @@ class Box:
         else:
             self.inbox.stop()
 
+    # As every reader does, files still being written (bridge.files.is_temp_name) are skipped.
     def done(self) -> list[str]:
-        return sorted(p.name for p in (self.folder / "done").iterdir())
+        return sorted(p.name for p in (self.folder / "done").iterdir()
+                      if not is_temp_name(p.name))
 
     def rejected(self) -> list[str]:
-        return sorted(p.name for p in (self.folder / "rejected").iterdir())
+        return sorted(p.name for p in (self.folder / "rejected").iterdir()
+                      if not is_temp_name(p.name))
 
     def error_text(self, stem: str) -> str:
         return (self.folder / "rejected" / f"{stem}.error.txt").read_text(encoding="utf-8")
@@ -163,6 +167,8 @@ def test_each_invalid_field_is_refused_with_what_was_wrong(make_box):
     missing = box.error_text("bad-missing")
     assert "  - bpm: missing (project tempo" in missing and "  - bars: missing" in missing
     assert f"move it back into {box.folder}" in missing
+    wait_for(lambda: sum(isinstance(e, RequestRejected) for e in box.events)
+             >= len(BAD_VALUES) + 2)
     rejected = [e for e in box.events if isinstance(e, RequestRejected)]
     assert len(rejected) == len(BAD_VALUES) + 2
     # The refused file itself is kept, unchanged, beside its error report.

@@ -24,7 +24,6 @@ from bridge.events import DONE, FAILED, ErrorReport, JobEvent
 from bridge.jobs.conditioning import AudioInputError
 from bridge.jobs.pipeline import prepare_conditioning
 from bridge.jobs.queue import JobContext
-from bridge.musical_time import Meter, clip_samples
 from bridge.request import GenerationRequest
 from tests.support import make_config, make_daemon, make_pipeline
 
@@ -89,7 +88,7 @@ def test_continuation_writes_n_bars_of_new_material_and_records_the_span(tiny_en
     audio = write_tone(tmp_path / "selection.wav", 3.0)
     spy = SpecSpy(tiny_engine)
     (clip,) = run_job(tmp_path, spy, request_for(audio, prompt_seconds=1.0, position_s=3.0))
-    assert sf.info(clip.path).frames == clip_samples(1, 120, Meter(4, 4), 48_000)
+    assert sf.info(clip.path).frames == 96_000  # one 4/4 bar at 120 BPM: 2 s * 48000
     (spec,) = spy.specs
     assert spec.seconds == pytest.approx(2.0)  # the bar: new material only
     assert len(spec.audio_prompt) == 50 * 640 and spec.prompt_rate == 32_000
@@ -106,7 +105,7 @@ def test_keep_prompt_puts_prompt_and_new_material_in_the_n_bars(tiny_engine, tmp
     spy = SpecSpy(tiny_engine)
     request = request_for(audio, bars=2, prompt_seconds=1.5, keep_prompt=True)
     (clip,) = run_job(tmp_path, spy, request)
-    assert sf.info(clip.path).frames == clip_samples(2, 120, Meter(4, 4), 48_000)
+    assert sf.info(clip.path).frames == 192_000  # two 4/4 bars at 120 BPM: 4 s * 48000
     (spec,) = spy.specs
     assert spec.keep_prompt and spec.seconds == pytest.approx(4.0 - 1.5)
     sidecar = sidecar_of(clip)
@@ -181,7 +180,7 @@ def test_melody_audio_conditions_a_melody_model(melody_engine, tmp_path):
     (spec,) = spy.specs
     assert spec.melody is not None and spec.melody_rate == 44_100
     assert len(spec.melody) == 3 * 44_100
-    assert sf.info(clip.path).frames == clip_samples(1, 120, Meter(4, 4), 48_000)
+    assert sf.info(clip.path).frames == 96_000  # one 4/4 bar at 120 BPM: 2 s * 48000
     sidecar = sidecar_of(clip)
     assert sidecar["melody_audio"] == str(melody) and sidecar["melody_s"] == pytest.approx(3.0)
 

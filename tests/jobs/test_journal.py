@@ -213,10 +213,12 @@ def test_an_unreadable_journal_never_stops_a_start(tmp_path, make_queue, recorde
 def test_stale_temp_files_of_a_killed_writer_are_removed(tmp_path, make_request):
     path = tmp_path / "journal.jsonl"
     Journal(path).add(make_request())
-    stale = tmp_path / ".journal.jsonl.4242.tmp"
+    stale = tmp_path / ".journal.jsonl.0123456789ab.part"  # a write_atomically temp name
     stale.write_text('{"journal": 1, "next_')
+    users = tmp_path / ".journal.jsonl.notes"  # not ours: kept
+    users.write_text("mine")
     assert [e.job_id for e in Journal(path).entries] == [1]
-    assert not stale.exists()
+    assert not stale.exists() and users.exists()
 
 
 def test_an_unwritable_journal_is_logged_and_jobs_still_run(tmp_path, make_queue, recorder,

@@ -11,7 +11,7 @@ import soundfile as sf
 
 from bridge.jobs.pipeline import generation_seconds
 from bridge.jobs.queue import JobContext
-from bridge.musical_time import Meter, clip_samples, clip_seconds
+from bridge.musical_time import Meter, clip_seconds
 from bridge.post.loop import loop_discontinuity
 from bridge.request import GenerationRequest
 from tests.support import make_config, make_pipeline
@@ -41,7 +41,7 @@ def test_tempo_locked_clip_is_exact_and_records_the_fit(tiny_engine, tmp_path):
     request = GenerationRequest(prompt="x", bpm=100, bars=2, meter=Meter(3, 4), seed=3,
                                 position_s=12.5)
     (clip,) = _run(tmp_path, tiny_engine, request, tempo_lock=True)
-    assert sf.info(clip.path).frames == clip_samples(2, 100, Meter(3, 4), 48000)
+    assert sf.info(clip.path).frames == 172800  # 2 bars * 3 quarters * 0.6 s = 3.6 s * 48000
     sidecar = json.loads(Path(clip.sidecar).read_text())
     assert {"tempo_locked", "tempo_confidence", "stretch_ratio", "offset_s"} <= set(sidecar)
     assert sidecar["position_s"] == 12.5 and sidecar["job_id"] == 5
@@ -58,6 +58,6 @@ def test_loop_mode_wraps_without_a_click(tiny_engine, tmp_path):
     request = GenerationRequest(prompt="x", bpm=120, bars=1, seed=3, loop=True)
     (clip,) = _run(tmp_path, tiny_engine, request)
     audio, rate = sf.read(clip.path, always_2d=True)
-    assert len(audio) == clip_samples(1, 120, Meter(4, 4), rate)
+    assert (rate, len(audio)) == (48000, 96000)  # one 4/4 bar at 120 BPM: 2 s
     assert json.loads(Path(clip.sidecar).read_text())["loop"] is True
     assert loop_discontinuity(audio.T) < 5

@@ -153,10 +153,19 @@ def test_create_follows_the_config(tmp_path, tiny_engine, caplog, user_config):
     service.controller.close()
 
 
-def test_stop_is_idempotent(service):
+def test_stop_ends_the_handler_and_learn_and_a_second_stop_is_harmless(service, daemon,
+                                                                        caplog):
+    before = set(threading.enumerate())
     service.start()
+    daemon.start_learn("cfg")  # offered by the running service: accepted
     service.stop()
-    service.stop()
+    assert [t.name for t in set(threading.enumerate()) - before if t.is_alive()] == []
+    # What a user sees after MIDI stopped: learn says MIDI is off, not that it timed out.
+    with pytest.raises(ValueError, match="MIDI learn needs MIDI input, which is off"):
+        daemon.start_learn("cfg")
+    with caplog.at_level(logging.WARNING):
+        service.stop()
+    assert caplog.records == []
 
 
 def test_coalesce_keeps_the_last_of_each_key_in_order():

@@ -117,6 +117,11 @@ def test_future_time_tags_do_not_delay():
     (_bundle(encode("/a"))[:-2], "does not fit the bundle"),
     (_bundle(b"junk"), "neither a message nor a bundle"),
     (_bundle(encode("/a"), b"/b\x00\x00,i\x00\x00"), "malformed OSC message"),  # spoils all
+    # python-osc 1.10 alone loops forever on a negative element size, skips a zero-size one.
+    (_bundle() + struct.pack(">i", -4), "bundle element size -4 does not fit"),
+    (_bundle() + struct.pack(">i", 0), "bundle element size 0 does not fit"),
+    (_bundle(encode("/a"), _bundle(b"/b\x00\x00,iq\x00\x00\x00\x00\x01")),
+     "/b: unsupported OSC type tag(s) 'q'"),  # strict inside nested bundles too
 ])
 def test_malformed_packets_are_refused_with_a_reason(packet, message):
     with pytest.raises(PacketError, match=message.replace("(", r"\(").replace(")", r"\)")):

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 import soundfile
 
+from bridge.files import TEMP_PATTERNS, TEMP_PREFIX, TEMP_SUFFIX, is_temp_name
 from bridge.output import writer as writer_mod
 from bridge.output.settings import OutputSettings
 from bridge.output.sidecar import (
@@ -33,12 +34,8 @@ from bridge.output.sidecar import (
 )
 from bridge.output.writer import (
     MANIFEST_NAME,
-    TEMP_PATTERNS,
-    TEMP_PREFIX,
-    TEMP_SUFFIX,
     ClipWriter,
     WriterError,
-    is_temp_name,
     slugify,
 )
 from bridge.request import GenerationRequest
@@ -216,16 +213,16 @@ def test_audio_and_sidecar_must_agree(tmp_path):
 
 def test_the_sidecar_lands_before_the_audio(tmp_path, monkeypatch):
     order = []
-    real_publish = writer_mod._publish
+    real_publish = writer_mod.publish
 
-    def spy(temp, final):
+    def spy(temp, final, *, overwrite):
         # Both patterns match every temporary name, so either rule keeps importers off it.
         assert all(fnmatch.fnmatch(temp.name, pattern) for pattern in TEMP_PATTERNS)
         assert not is_temp_name(final.name)
         order.append((final.name, final.with_suffix(".json").exists()))
-        return real_publish(temp, final)
+        return real_publish(temp, final, overwrite=overwrite)
 
-    monkeypatch.setattr(writer_mod, "_publish", spy)
+    monkeypatch.setattr(writer_mod, "publish", spy)
     writer = ClipWriter(tmp_path, OutputSettings())
     writer.write(noise(100), make_sidecar(100), slug_source="Funky drums")
     assert order == [(f"{STEM}.json", False), (f"{STEM}.wav", True)]
@@ -335,14 +332,14 @@ def test_without_hard_links_the_fallback_still_never_overwrites(tmp_path, monkey
 
 
 def test_an_audio_name_taken_mid_publish_moves_the_clip_on(tmp_path, monkeypatch):
-    real_publish = writer_mod._publish
+    real_publish = writer_mod.publish
 
-    def racing(temp, final):
+    def racing(temp, final, *, overwrite):
         if final.name == f"{STEM}.wav":
             final.write_bytes(b"another writer got here first")
-        return real_publish(temp, final)
+        return real_publish(temp, final, overwrite=overwrite)
 
-    monkeypatch.setattr(writer_mod, "_publish", racing)
+    monkeypatch.setattr(writer_mod, "publish", racing)
     paths = ClipWriter(tmp_path, OutputSettings()).write(noise(100), make_sidecar(100),
                                                          slug_source="Funky drums")
     assert paths.audio.name == f"{STEM}-2.wav"
@@ -432,15 +429,15 @@ def test_a_vanished_clip_folder_is_recreated(tmp_path, caplog):
 ])
 def test_a_failed_write_leaves_nothing_behind(tmp_path, monkeypatch, fail_on, code, text):
     calls = [0]
-    real_write = writer_mod._write_durably
+    real_write = writer_mod.write_temp
 
-    def failing(path, content):
+    def failing(folder, name, content):
         calls[0] += 1
         if calls[0] == fail_on:
-            raise OSError(code, os.strerror(code), str(path))
-        real_write(path, content)
+            raise OSError(code, os.strerror(code), str(folder / name))
+        return real_write(folder, name, content)
 
-    monkeypatch.setattr(writer_mod, "_write_durably", failing)
+    monkeypatch.setattr(writer_mod, "write_temp", failing)
     with pytest.raises(WriterError, match=re.escape(f"cannot write clips into {tmp_path}: {text}")):
         ClipWriter(tmp_path, OutputSettings()).write(noise(100), make_sidecar(100),
                                                      slug_source="x")
@@ -448,14 +445,14 @@ def test_a_failed_write_leaves_nothing_behind(tmp_path, monkeypatch, fail_on, co
 
 
 def test_a_failure_after_the_sidecar_landed_takes_it_back(tmp_path, monkeypatch):
-    real_publish = writer_mod._publish
+    real_publish = writer_mod.publish
 
-    def failing(temp, final):
+    def failing(temp, final, *, overwrite):
         if final.suffix == ".wav":
             raise OSError(errno.EIO, "Input/output error")
-        return real_publish(temp, final)
+        return real_publish(temp, final, overwrite=overwrite)
 
-    monkeypatch.setattr(writer_mod, "_publish", failing)
+    monkeypatch.setattr(writer_mod, "publish", failing)
     with pytest.raises(WriterError, match="Input/output error; choose another output folder"):
         ClipWriter(tmp_path, OutputSettings()).write(noise(100), make_sidecar(100),
                                                      slug_source="x")

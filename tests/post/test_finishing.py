@@ -16,7 +16,7 @@ from scipy.signal import resample_poly
 from scipy.signal.windows import kaiser
 
 from bridge import config as config_mod
-from bridge.musical_time import Meter, clip_samples, clip_seconds
+from bridge.musical_time import Meter, clip_seconds
 from bridge.output.settings import OutputSettings
 from bridge.post import finishing
 from bridge.post.finishing import (
@@ -71,13 +71,21 @@ def sine(freq: float, rate: int, seconds: float = 1.0) -> np.ndarray:
 
 # ---- exact length ----
 
-@pytest.mark.parametrize("rate", [44100, 48000])
-@pytest.mark.parametrize("meter", ["4/4", "3/4", "6/8", "7/8"])
-@pytest.mark.parametrize("bpm", [120.0, 93.7, 140.0])
-def test_finish_is_sample_exact(bpm, meter, rate):
+# Two bars each; a bar is numerator * 4 / denominator quarter notes of 60 / bpm seconds.
+@pytest.mark.parametrize(("bpm", "meter", "rate", "n"), [
+    (120.0, "4/4", 44100, 176400),  # 2 * 4 * 0.5 s = 4 s * 44100
+    (120.0, "3/4", 48000, 144000),  # 2 * 3 * 0.5 s = 3 s * 48000
+    (120.0, "6/8", 48000, 144000),  # 2 * 3 quarters * 0.5 s = 3 s * 48000
+    (140.0, "7/8", 48000, 144000),  # 2 * 3.5 * 60/140 s = 3 s * 48000
+    (140.0, "7/8", 44100, 132300),  # 3 s * 44100
+    (93.7, "4/4", 48000, 245891),  # 2 * 4 * 60/93.7 s * 48000 = 230400000/937 = 245891.14
+    (93.7, "6/8", 44100, 169434),  # 2 * 3 * 60/93.7 s * 44100 = 158760000/937 = 169434.36
+    (97.3, "4/4", 48000, 236793),  # 2 * 4 * 60/97.3 s * 48000 = 230400000/973 = 236793.42
+    (97.3, "4/4", 44100, 217554),  # 2 * 4 * 60/97.3 s * 44100 = 30240000/139 = 217553.96
+])
+def test_finish_is_sample_exact(bpm, meter, rate, n):
     settings = OutputSettings(sample_rate=rate, lufs=-23.0)
     bars = 2
-    n = clip_samples(bars, bpm, Meter.parse(meter), rate)
     frames = round(clip_seconds(bars, bpm, Meter.parse(meter)) * 50)  # the model's 20 ms frames
     for model_frames in (frames - 3, frames + 3):  # a little short, a little long
         raw = music(model_frames * 640 / MODEL_RATE)
@@ -239,7 +247,7 @@ def test_finish_end_to_end(channels):
     settings = OutputSettings(channels=channels, sample_rate=44100)
     raw = music(4.1)
     original = raw.copy()
-    n = clip_samples(2, 120.0, Meter(4, 4), 44100)
+    n = 176400  # 2 bars of 4/4 at 120 BPM: 4 s * 44100
     out = finish(raw, MODEL_RATE, n, settings)
     assert out.shape == (channels, n)
     assert np.all(out[:, 0] == 0) and np.all(out[:, -1] == 0)

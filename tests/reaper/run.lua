@@ -13,7 +13,7 @@ local here = arg[0]:match("^(.*[\\/])") or "./"
 local root = here .. "../../"
 local lib = dofile(root .. "reaper_scripts/MusicGen_lib.lua")
 local Fake = dofile(here .. "fake_reaper.lua")
-Fake.array = lib.array
+-- json.lua writes every empty table as [] and every 1..n table as an array: no marking needed.
 
 local scenario_path, result_path = arg[1], arg[2]
 local scenario = assert(lib.decode(assert(lib.read_file(scenario_path))))
@@ -26,7 +26,7 @@ for _, e in ipairs(scenario.events or {}) do
   table.insert(events[e.cycle], e)
 end
 
-local result = { errors = lib.array(), stopped = false, atexit_ran = false }
+local result = { errors = {}, stopped = false, atexit_ran = false }
 
 local function run_atexit()
   if result.atexit_ran then return end
@@ -80,14 +80,14 @@ result.running = S.deferred ~= nil
 if not result.running then run_atexit() end  -- REAPER runs atexit when a script ends
 
 local function plain(list)
-  local out = lib.array()
+  local out = {}
   for i, v in ipairs(list) do out[i] = v end
   return out
 end
 
-local calls = lib.array()
+local calls = {}
 for _, c in ipairs(S.calls) do
-  local args = lib.array()
+  local args = {}
   for i, a in ipairs(c.args) do args[i] = type(a) == "table" and "<object>" or a end
   calls[#calls + 1] = { name = c.name, args = args }
 end
@@ -106,5 +106,5 @@ result.next_guid = S.next_guid
 result.clock = S.clock
 
 local f = assert(io.open(result_path, "wb"))
-f:write(lib.encode(result, true))
+f:write(lib.encode(result))
 f:close()
