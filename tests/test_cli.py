@@ -172,3 +172,39 @@ def test_a_melody_request_on_a_plain_model_is_refused(tiny_model_dir, tmp_path, 
                    "--out", str(tmp_path / "clips")])
     assert status != 0
     assert "facebook/musicgen-melody" in capsys.readouterr().err
+
+
+def test_help_shows_examples_and_the_defaults_of_bars_and_meter():
+    top = run("--help").stdout
+    assert "examples:" in top and "musicgen-bridge doctor" in top
+    gen = run("generate", "--help").stdout
+    assert "examples:" in gen
+    squashed = " ".join(gen.split())
+    assert "length in bars (default: config, 4)" in squashed
+    assert '(default: config, 4/4)' in squashed
+    assert "(default: config, 120)" in squashed
+
+
+def test_a_mistyped_command_gets_did_you_mean(capsys):
+    assert main(["genrate", "--prompt", "x"]) == 2
+    assert "unknown command 'genrate'; did you mean 'generate'?" in capsys.readouterr().err
+    assert main(["xyzzy"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown command 'xyzzy'; commands: generate, serve" in err
+
+
+def test_the_progress_bar_labels_its_stages(capsys):
+    from bridge.cli import _ProgressBar
+
+    bar = _ProgressBar(enabled=True)
+    bar.update(0.0)
+    bar.update(0.5)
+    bar.update(1.0)
+    bar.update(1.0, "writing")
+    bar.close()
+    err = capsys.readouterr().err
+    stages = [s for s in ("generating", "finishing", "writing") if s in err]
+    assert stages == ["generating", "finishing", "writing"]
+    assert err.index("generating") < err.index("finishing") < err.index("writing")
+    assert "\r   " not in err  # no unlabelled bar first
+    assert "100%" in err

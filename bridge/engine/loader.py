@@ -16,6 +16,9 @@ log = logging.getLogger(__name__)
 
 
 def load_engine(config: Config) -> Engine:
+    from bridge.engine.hub import check_reachable
+
+    check_reachable(config.model.name)  # offline: one message in a second, not after imports
     from bridge.engine.transformers_engine import load_engine as load_transformers
 
     choice = config.model.engine

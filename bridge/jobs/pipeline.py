@@ -135,7 +135,9 @@ class Pipeline:
         )
         engine = self.windowed if windows and self.windowed is not None else self.engine
         generated = engine.generate(spec, ctx.progress, ctx.cancel)
-        ctx.writing()
+        # Sampling is done: 100 % now, so the seconds of finishing (fit, loudness) show as
+        # their own stage instead of a bar stuck at 98 %; "writing" once files are written.
+        ctx.progress(1.0)
         rate = self.settings.sample_rate
         n_samples = clip_samples(request.bars, request.bpm, request.meter, rate)
         clips = []
@@ -152,6 +154,8 @@ class Pipeline:
                 settings=self.settings, frames=n_samples, job_id=ctx.job_id, variation=index,
                 extra=extra,
             )
+            if index == 1:
+                ctx.writing()
             paths = self.writer.write(finished, sidecar, slug_source=request.prompt)
             clips.append(ClipInfo(
                 path=str(paths.audio), sidecar=str(paths.sidecar), job_id=ctx.job_id,
