@@ -1,5 +1,5 @@
 -- @description MusicGen bridge: generate bar-exact clips from the time selection
--- @version 1.0.0
+-- @version 1.1.0
 -- @author musicgen-bridge contributors
 -- @about
 --   # MusicGen bridge for REAPER
@@ -21,7 +21,9 @@
 --   [nomain] MusicGen_lib.lua
 --   [nomain] MusicGen_schema.lua
 -- @changelog
---   First release: generate, continue, import, per-project settings.
+--   Says "daemon not running" (with the command that starts it) when a request is sent and
+--   no daemon is alive; the Importer shows the running job's stage and progress in REAPER's
+--   help line. Both read status.json, which the daemon keeps in its output folder.
 
 local lib = dofile((debug.getinfo(1, "S").source:match("^@?(.*[\\/])") or "") .. "MusicGen_lib.lua")
 
@@ -121,10 +123,18 @@ local function main()
   reaper.SetExtState(lib.EXT, "last_key", fields.key, true)
   reaper.SetExtState(lib.EXT, "last_variations", tostring(fields.variations), true)
   reaper.SetExtState(lib.EXT, "last_seed", tostring(fields.seed), true)
-  if not lib.importer_alive() then
-    lib.message("Request sent. Run 'MusicGen - Importer' so the clip lands on the timeline "
-      .. "when it is ready (it is kept in " .. folder .. " until then).", TITLE)
+  -- One message for all that stands between the request and a clip on the timeline.
+  local notes = {}
+  local running, daemon = lib.daemon_status(folder)
+  if not running then
+    notes[#notes + 1] = "The " .. daemon .. ". The request waits in "
+      .. lib.requests_dir(folder) .. " until it starts."
   end
+  if not lib.importer_alive() then
+    notes[#notes + 1] = "Run 'MusicGen - Importer' so the clip lands on the timeline "
+      .. "when it is ready (it is kept in " .. folder .. " until then)."
+  end
+  if #notes > 0 then lib.message("Request sent. " .. table.concat(notes, "\n\n"), TITLE) end
 end
 
 main()
