@@ -62,6 +62,7 @@ def test_the_wheel_carries_the_daw_files_licence_and_metadata(dists):
     for script in (ROOT / "reaper_scripts").glob("*.lua"):
         assert f"bridge/assets/reaper_scripts/{script.name}" in names
     assert "bridge/assets/max_patches/musicgen_bridge.js" in names
+    assert "bridge/assets/max_patches/MusicGen Bridge.amxd" in names
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     assert meta["License-Expression"] == "GPL-3.0-or-later"
     assert f"Repository, {PROJECT['urls']['Repository']}" in meta.get_all("Project-URL")
