@@ -136,23 +136,24 @@ def probe_writable(folder: Path) -> str | None:
     return None
 
 
-def check_output(ctx: Context) -> Check:
-    reason = probe_writable(ctx.out_dir)
+def _writable(name: str, folder: Path, shown: Path, fix: str) -> Check:
+    reason = probe_writable(folder)
     if reason:
-        return Check("output folder", FAIL, f"not writable: {reason}",
+        return Check(name, FAIL, f"not writable: {reason}", fix)
+    return Check(name, OK, f"writable: {shown}")
+
+
+def check_output(ctx: Context) -> Check:
+    return _writable("output folder", ctx.out_dir, ctx.out_dir,
                      "set [output] project_dir to a folder you own, or pass --out DIR")
-    return Check("output folder", OK, f"writable: {ctx.out_dir}")
 
 
 def check_journal(ctx: Context) -> Check:
     if ctx.config is None:
         return Check("journal", WARN, "not checked: the config is invalid")
     journal = ctx.config.journal_path
-    reason = probe_writable(journal.parent)
-    if reason:
-        return Check("journal", FAIL, f"not writable: {reason}",
+    return _writable("journal", journal.parent, journal,
                      "set [queue] journal to a file in a folder you own")
-    return Check("journal", OK, f"writable: {journal}")
 
 
 def check_osc_port(ctx: Context) -> Check:

@@ -122,18 +122,8 @@ local function main()
     lib.log("the selection was rendered as ." .. ext .. " (your last render format): fine for "
             .. "the daemon, but WAV keeps the prompt lossless")
   end
-  -- One message for all that stands between the request and a clip on the timeline.
-  local notes = {}
-  local running, daemon = lib.daemon_status(folder)
-  if not running then
-    notes[#notes + 1] = "The " .. daemon .. ". The request waits in "
-      .. lib.requests_dir(folder) .. " until it starts."
-  end
-  if not lib.importer_alive() then
-    notes[#notes + 1] = "Run 'MusicGen - Importer' so the continuation lands on the "
-      .. "timeline when it is ready."
-  end
-  if #notes > 0 then lib.message("Request sent. " .. table.concat(notes, "\n\n"), TITLE) end
+  lib.request_sent(folder, TITLE, "Run 'MusicGen - Importer' so the continuation lands on the "
+    .. "timeline when it is ready.")
 end
 
 main()

@@ -123,18 +123,8 @@ local function main()
   reaper.SetExtState(lib.EXT, "last_key", fields.key, true)
   reaper.SetExtState(lib.EXT, "last_variations", tostring(fields.variations), true)
   reaper.SetExtState(lib.EXT, "last_seed", tostring(fields.seed), true)
-  -- One message for all that stands between the request and a clip on the timeline.
-  local notes = {}
-  local running, daemon = lib.daemon_status(folder)
-  if not running then
-    notes[#notes + 1] = "The " .. daemon .. ". The request waits in "
-      .. lib.requests_dir(folder) .. " until it starts."
-  end
-  if not lib.importer_alive() then
-    notes[#notes + 1] = "Run 'MusicGen - Importer' so the clip lands on the timeline "
-      .. "when it is ready (it is kept in " .. folder .. " until then)."
-  end
-  if #notes > 0 then lib.message("Request sent. " .. table.concat(notes, "\n\n"), TITLE) end
+  lib.request_sent(folder, TITLE, "Run 'MusicGen - Importer' so the clip lands on the timeline "
+    .. "when it is ready (it is kept in " .. folder .. " until then).")
 end
 
 main()

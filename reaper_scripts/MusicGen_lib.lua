@@ -636,4 +636,18 @@ function M.daemon_status(folder, now)
   return true, "daemon: idle" .. waiting
 end
 
+-- After a request is written: one message for all that stands between it and a clip on the
+-- timeline (no daemon, no importer), or none when both run. `importer_note` says what the
+-- Importer would do for this script.
+function M.request_sent(folder, title, importer_note)
+  local notes = {}
+  local running, daemon = M.daemon_status(folder)
+  if not running then
+    notes[#notes + 1] = "The " .. daemon .. ". The request waits in "
+      .. M.requests_dir(folder) .. " until it starts."
+  end
+  if not M.importer_alive() then notes[#notes + 1] = importer_note end
+  if #notes > 0 then M.message("Request sent. " .. table.concat(notes, "\n\n"), title) end
+end
+
 return M
