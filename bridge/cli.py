@@ -210,6 +210,10 @@ def _setup_logging(level: str) -> None:
         # transformers warns about MusicGen's own pad/bos token ids (codebook_size, by design)
         # and draws weight-loading bars over ours; read before transformers is imported.
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    if not sys.stderr.isatty():
+        # A log file or the service journal: no bars redrawn line after line (a terminal gets
+        # the hub's download bar and the weight loading bar).
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
 def _out_dir(args: argparse.Namespace, config: config_mod.Config) -> Path:

@@ -208,3 +208,40 @@ def test_the_progress_bar_labels_its_stages(capsys):
     assert err.index("generating") < err.index("finishing") < err.index("writing")
     assert "\r   " not in err  # no unlabelled bar first
     assert "100%" in err
+
+
+@pytest.mark.slow
+def test_on_a_terminal_the_bar_is_labelled_and_log_lines_never_cross_it(tiny_model_dir, tmp_path,
+                                                                         no_user_config):
+    import fcntl
+    import pty
+    import re
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    # A terminal 30 rows by 100 columns, as a window has (a fresh pty is 0 x 0).
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    os.set_blocking(master, True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bridge", "generate", "--model", str(tiny_model_dir), "--prompt",
+         "x", "--bars", "1", "--seed", "1", "--out", str(tmp_path / "out")],
+        stdin=slave, stdout=slave, stderr=slave, close_fds=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "100"})
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert proc.wait(timeout=300) == 0
+    screen = b"".join(chunks).decode("utf-8", "replace")
+    stages = [s for s in ("generating", "finishing", "writing") if s in screen]
+    assert stages == ["generating", "finishing", "writing"], repr(screen[-3000:])
+    # Every log line starts a line of its own: nothing of a bar before it on that line.
+    for match in re.finditer(r"[^\r\n]*\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (WARNING|INFO)", screen):
+        assert re.fullmatch(r"\s*\d{4}.*", match.group(0)), repr(match.group(0))

@@ -98,9 +98,11 @@ def resolve_hub_model(repo_id: str, announce: Announce | None = None) -> str:
 
     announce(f"downloading {repo_id} ({human_size(size)}) once into {constants.HF_HUB_CACHE}; "
              "later runs use that copy")
-    # Our quiet logging turns hub bars off; a multi-GB download with no bar looks hung.
-    os.environ.pop("HF_HUB_DISABLE_PROGRESS_BARS", None)
-    enable_progress_bars()
+    if sys.stderr.isatty():
+        # A multi-GB download with no bar looks hung; without a terminal (a service's log) the
+        # announcement above is the record.
+        os.environ.pop("HF_HUB_DISABLE_PROGRESS_BARS", None)
+        enable_progress_bars()
     try:
         return snapshot_download(repo_id, allow_patterns=list(ALLOW_PATTERNS))
     except Exception as err:
