@@ -6,12 +6,13 @@ import argparse
 import difflib
 import logging
 import os
+import re
 import signal
 import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from bridge import __version__
 from bridge import config as config_mod
@@ -66,13 +67,26 @@ examples:
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a "did you mean" for a mistyped action (``reaper instal``)."""
+
+    def error(self, message: str) -> NoReturn:
+        match = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if match:
+            choices = re.findall(r"'([^']*)'", match.group(2)) or match.group(2).split(", ")
+            close = difflib.get_close_matches(match.group(1), choices, n=1, cutoff=0.6)
+            if close:
+                message += f"; did you mean {close[0]!r}?"
+        super().error(message)
+
+
 def _add_subparser(sub: Any, name: str, **kwargs: Any) -> argparse.ArgumentParser:
     return sub.add_parser(name, formatter_class=_HelpFormatter, **kwargs)
 
 
 def _build_parser() -> argparse.ArgumentParser:
     defaults = config_mod.defaults().generation
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="musicgen-bridge", formatter_class=_HelpFormatter, epilog=EXAMPLES,
         description="Bridge DAWs to MusicGen: bar-exact clips dropped into your project.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")

@@ -191,6 +191,10 @@ def test_a_mistyped_command_gets_did_you_mean(capsys):
     assert main(["xyzzy"]) == 2
     err = capsys.readouterr().err
     assert "unknown command 'xyzzy'; commands: generate, serve" in err
+    with pytest.raises(SystemExit) as exit_:
+        main(["reaper", "instal"])
+    assert exit_.value.code == 2
+    assert "did you mean 'install'?" in capsys.readouterr().err
 
 
 def test_the_progress_bar_labels_its_stages(capsys):
