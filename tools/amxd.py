@@ -21,9 +21,10 @@ from __future__ import annotations
 import argparse
 import json
 import struct
-import sys
 from pathlib import Path
 from typing import Any
+
+from tools.generated import write_or_check
 
 ROOT = Path(__file__).resolve().parents[1]
 PATCH = ROOT / "max_patches" / "MusicGen Bridge.maxpat"
@@ -79,17 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="build max_patches/MusicGen Bridge.amxd")
     parser.add_argument("--write", action="store_true", help="rewrite the .amxd")
     args = parser.parse_args(argv)
-    device = render()
-    if args.write:
-        DEVICE.write_bytes(device)
-        print(f"wrote {DEVICE.relative_to(ROOT)} ({len(device)} bytes)")
-        return 0
-    if not DEVICE.exists() or DEVICE.read_bytes() != device:
-        print("max_patches/MusicGen Bridge.amxd is out of date: run python -m tools.amxd --write",
-              file=sys.stderr)
-        return 1
-    return 0
-
+    return write_or_check(DEVICE, render(), write=args.write, module="tools.amxd")
 
 if __name__ == "__main__":
     raise SystemExit(main())

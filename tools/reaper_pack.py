@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
@@ -29,6 +28,8 @@ from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape, quoteattr
 
 import tomlkit
+
+from tools.generated import write_or_check
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS_DIR = ROOT / "reaper_scripts"
@@ -202,16 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="render reaper_scripts/index.xml")
     parser.add_argument("--write", action="store_true", help="rewrite index.xml")
     args = parser.parse_args(argv)
-    rendered = render_index()
-    if args.write:
-        INDEX_PATH.write_text(rendered, encoding="utf-8")
-        print(f"wrote {INDEX_PATH.relative_to(ROOT)}")
-        return 0
-    if not INDEX_PATH.exists() or INDEX_PATH.read_text(encoding="utf-8") != rendered:
-        print("reaper_scripts/index.xml is out of date: run python -m tools.reaper_pack --write",
-              file=sys.stderr)
-        return 1
-    return 0
+    return write_or_check(INDEX_PATH, render_index().encode("utf-8"), write=args.write,
+                          module="tools.reaper_pack")
 
 
 if __name__ == "__main__":
