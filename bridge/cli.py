@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
 import os
+import re
 import signal
 import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from bridge import __version__, preflight
 from bridge import config as config_mod
-from bridge.daw_install import add_ardour_parser
 from bridge.errors import reason_of
+from bridge.install.ardour import add_ardour_parser
 from bridge.midi_cli import add_midi_parser
 from bridge.params import PARAMS
 from bridge.worker.cli import add_worker_parser
@@ -34,24 +36,80 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Examples keep their line breaks; every option with a real default shows it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+EXAMPLES = """\
+examples:
+  musicgen-bridge doctor                       check this machine before the first clip
+  musicgen-bridge tiny-model models/tiny       an offline test model (noise, not music)
+  musicgen-bridge generate --prompt "dusty funk drums" --bpm 96 --bars 8 --out clips
+  musicgen-bridge serve --out ~/Music/MyProject/MusicGen
+  musicgen-bridge reaper install               the REAPER scripts into REAPER's folder
+  musicgen-bridge service install              start the daemon at login
+"""
+GENERATE_EXAMPLES = """\
+examples:
+  musicgen-bridge generate --prompt "dusty funk drums" --bpm 96 --bars 8 --out clips
+  musicgen-bridge generate --prompt "ambient pads" --meter 6/8 --bars 4 --key "A minor" \\
+      --variations 3 --seed 7
+  musicgen-bridge generate --model models/tiny --prompt test --no-progress
+Unset options take the config's [generation] values (musicgen-bridge config init writes them).
+"""
+SERVE_EXAMPLES = """\
+examples:
+  musicgen-bridge serve
+  musicgen-bridge serve --out "/path/to/MyProject/MusicGen" --osc-port 9000
+  musicgen-bridge serve --feedback 127.0.0.1:9001 --feedback 192.168.1.20:9001
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a "did you mean" for a mistyped action (``reaper instal``)."""
+
+    def error(self, message: str) -> NoReturn:
+        match = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if match:
+            choices = re.findall(r"'([^']*)'", match.group(2)) or match.group(2).split(", ")
+            close = difflib.get_close_matches(match.group(1), choices, n=1, cutoff=0.6)
+            if close:
+                message += f"; did you mean {close[0]!r}?"
+        super().error(message)
+
+
+def _add_subparser(sub: Any, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+    return sub.add_parser(name, formatter_class=_HelpFormatter, **kwargs)
+
+
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="musicgen-bridge",
+    defaults = config_mod.defaults().generation
+    parser = _Parser(
+        prog="musicgen-bridge", formatter_class=_HelpFormatter, epilog=EXAMPLES,
         description="Bridge DAWs to MusicGen: bar-exact clips dropped into your project.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.set_defaults(subcommands=sub)
 
-    gen = sub.add_parser("generate", help="generate clips once and print their paths",
-                         description="Generate N bars at a tempo and meter; print the paths.")
+    gen = _add_subparser(sub, "generate", help="generate clips once and print their paths",
+                         description="Generate N bars at a tempo and meter; print the paths.",
+                         epilog=GENERATE_EXAMPLES)
     gen.add_argument("--prompt", required=True, help="what to generate, in words")
-    gen.add_argument("--bpm", type=float, help="tempo (default: config)")
-    gen.add_argument("--meter", help='time signature, e.g. "4/4", "6/8"')
-    gen.add_argument("--bars", type=int, help="length in bars")
-    gen.add_argument("--key", help='e.g. "A minor"')
+    gen.add_argument("--bpm", type=float, help=f"tempo (default: config, {defaults.bpm:g})")
+    gen.add_argument("--meter", help=f'time signature, e.g. "4/4", "6/8" (default: config, '
+                                     f'{defaults.meter})')
+    gen.add_argument("--bars", type=int, help=f"length in bars (default: config, {defaults.bars})")
+    gen.add_argument("--key", help='e.g. "A minor" (default: config, none)')
     for name, spec in PARAMS.items():
         gen.add_argument(f"--{name.replace('_', '-')}", dest=name, type=spec.type,
-                         help=f"{spec.help} ({spec.minimum:g}..{spec.maximum:g})")
-    gen.add_argument("--seed", type=int, help="-1: random")
+                         help=f"{spec.help} ({spec.minimum:g}..{spec.maximum:g}; "
+                              f"default: config, {spec.default:g})")
+    gen.add_argument("--seed", type=int, help="-1: random (default: config, -1)")
     gen.add_argument("--quality", help='quality words or preset ("hi-fi", "lo-fi", "none")')
     gen.add_argument("--negative", dest="negative_prompt", help="negative prompt")
     gen.add_argument("--audio-prompt", dest="audio_prompt", metavar="FILE",
@@ -74,16 +132,17 @@ def _build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_model_args(gen)
 
-    serve = sub.add_parser("serve", help="run the daemon (OSC, MIDI, request folder)",
+    serve = _add_subparser(sub, "serve", help="run the daemon (OSC, MIDI, request folder)",
                            description="Keep the model warm and serve OSC, MIDI and the "
-                                       "request folder until Ctrl-C or SIGTERM.")
+                                       "request folder until Ctrl-C or SIGTERM.",
+                           epilog=SERVE_EXAMPLES)
     _add_model_args(serve)
     serve.add_argument("--osc-host", help="OSC listen address (default 127.0.0.1)")
     serve.add_argument("--osc-port", type=int, help="OSC listen port (default 9000)")
     serve.add_argument("--feedback", action="append", metavar="HOST:PORT",
                        help="OSC feedback target (repeatable; default 127.0.0.1:9001)")
 
-    cfg = sub.add_parser("config", help="write or locate the config file")
+    cfg = _add_subparser(sub, "config", help="write or locate the config file")
     cfg_sub = cfg.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     init = cfg_sub.add_parser("init", help="write a commented default config")
     init.add_argument("--config", metavar="PATH", help="where (default: the per-user one)")
@@ -91,7 +150,7 @@ def _build_parser() -> argparse.ArgumentParser:
     path = cfg_sub.add_parser("path", help="print the config file location")
     path.add_argument("--config", metavar="PATH")
 
-    tiny = sub.add_parser("tiny-model", help="build a small random-weight MusicGen (noise!)",
+    tiny = _add_subparser(sub, "tiny-model", help="build a small random-weight MusicGen (noise!)",
                           description="Build a tiny random-weight MusicGen and save it with "
                                       "save_pretrained. It makes noise, not music: it exists so "
                                       "tests and demos run the real loading code offline.")
@@ -102,7 +161,48 @@ def _build_parser() -> argparse.ArgumentParser:
     add_midi_parser(sub)
     add_ardour_parser(sub)
     add_worker_parser(sub)
+    _add_install_parsers(sub)
     return parser
+
+
+def _add_install_parsers(sub: Any) -> None:
+    doctor = _add_subparser(sub, "doctor", help="check torch, devices, model, folders, ports",
+                            description="Check what a first clip needs, without loading the "
+                                        "model: torch build and devices, the model in the local "
+                                        "cache, the output folder and journal, the OSC port, "
+                                        "MIDI, the config, the DAW scripts. Each problem comes "
+                                        "with a one-line fix; exit status 1 if a check failed.")
+    doctor.add_argument("--config", metavar="PATH", help="config file (default: the per-user one)")
+    doctor.add_argument("--out", metavar="DIR", help="clip folder to check (default: config)")
+    doctor.add_argument("--reaper-resource-path", metavar="DIR",
+                        help="REAPER's resource folder (default: the per-OS one)")
+
+    reaper = _add_subparser(sub, "reaper", help="install the REAPER scripts")
+    reaper_sub = reaper.add_subparsers(dest="reaper_command", required=True, metavar="ACTION")
+    reaper_install = _add_subparser(
+        reaper_sub, "install", help="copy the scripts into REAPER's Scripts/MusicGen",
+        description="Copy the MusicGen scripts into REAPER's resource folder (Scripts/MusicGen) "
+                    "and the OSC map into OSC/. Then in REAPER: Actions > Show action list > "
+                    "New action > Load ReaScript, and pick the four MusicGen - *.lua files.")
+    reaper_install.add_argument("--resource-path", metavar="DIR",
+                                help="REAPER's resource folder (default: ~/.config/REAPER, "
+                                     "~/Library/Application Support/REAPER or "
+                                     "%%APPDATA%%\\REAPER)")
+
+    service = _add_subparser(sub, "service", help="start the daemon at login (or stop doing so)")
+    service_sub = service.add_subparsers(dest="service_command", required=True, metavar="ACTION")
+    for action, text in (("install", "write and enable a systemd user unit (Linux), a launchd "
+                                     "agent (macOS) or a Task Scheduler task (Windows)"),
+                         ("uninstall", "disable and remove it")):
+        p = _add_subparser(service_sub, action, help=text, description=text + ".")
+        p.add_argument("--no-enable", action="store_true",
+                       help="only write/remove the file; do not call systemctl, launchctl or "
+                            "schtasks")
+        if action == "install":
+            p.add_argument("--config", metavar="PATH", help="config file the daemon reads")
+            p.add_argument("--out", metavar="DIR", help="clip folder the daemon writes")
+            p.add_argument("--print", action="store_true", dest="print_only",
+                           help="print the file instead of writing it")
 
 
 def _load_config(args: argparse.Namespace) -> config_mod.Config:
@@ -129,6 +229,9 @@ def _setup_logging(level: str) -> None:
         # transformers warns about MusicGen's own pad/bos token ids (codebook_size, by design)
         # and draws weight-loading bars over ours; read before transformers is imported.
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    if not sys.stderr.isatty():
+        # A log file or the service journal: no bars redrawn line after line (a terminal gets
+        # the hub's download bar and the weight loading bar).
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
@@ -176,16 +279,22 @@ def _generate(args: argparse.Namespace) -> int:
             bar.update(event.progress)
         elif event.kind == events.WRITING:
             bar.update(1.0, "writing")
+        elif event.kind == events.STARTED:
+            bar.update(0.0)
         elif event.kind in (events.DONE, events.FAILED, events.CANCELLED):
             outcome["event"] = event
             finished.set()
 
     daemon.bus.subscribe(on_event)
     daemon.start()
+    # Log lines (a warning from finishing, say) go above the live bar, not through it.
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     try:
-        daemon.submit(request)
-        while not finished.wait(0.2):
-            pass
+        with logging_redirect_tqdm():
+            daemon.submit(request)
+            while not finished.wait(0.2):
+                pass
     except KeyboardInterrupt:
         daemon.queue.cancel()
         finished.wait(10)
@@ -204,22 +313,35 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 class _ProgressBar:
+    """tqdm, labelled by stage: "generating" while the model samples, "finishing" once sampling
+    is done (fit, loudness: seconds at 100 % that must not look hung), "writing"."""
+
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
-        self._last = -1
+        self._bar: Any = None
+        self._stage = ""
 
     def update(self, fraction: float, label: str = "generating") -> None:
-        percent = int(fraction * 100)
-        if not self.enabled or percent == self._last:
+        if not self.enabled:
             return
-        self._last = percent
-        filled = percent * 30 // 100
-        sys.stderr.write(f"\r{label:<10} [{'#' * filled}{'.' * (30 - filled)}] {percent:3d}%")
-        sys.stderr.flush()
+        if label == "generating" and fraction >= 1.0:
+            label = "finishing"
+        if self._bar is None:
+            from tqdm import tqdm
+
+            self._stage = label
+            self._bar = tqdm(total=100, desc=label, unit="%", file=sys.stderr,
+                             dynamic_ncols=True,
+                             bar_format="{desc:<10} {percentage:3.0f}%|{bar}| {elapsed}")
+        self._bar.update(int(fraction * 100) - self._bar.n)
+        if label != self._stage:
+            # Drawn at once, past tqdm's rate limit: a new stage is news.
+            self._stage = label
+            self._bar.set_description_str(label, refresh=True)
 
     def close(self) -> None:
-        if self.enabled and self._last >= 0:
-            sys.stderr.write("\n")
+        if self._bar is not None:
+            self._bar.close()
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -288,13 +410,77 @@ def _tiny_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    from bridge import doctor
+
+    try:
+        config: config_mod.Config | None = config_mod.load(args.config)
+        error = ""
+    except ValueError as err:
+        config, error = None, str(err)
+    out = _out_dir(args, config) if config else Path(args.out or ".").expanduser().resolve()
+    resource = Path(args.reaper_resource_path) if args.reaper_resource_path else None
+    results = doctor.run_checks(doctor.Context(config, error, out, resource))
+    print(doctor.render(results))
+    return doctor.exit_status(results)
+
+
+def _reaper(args: argparse.Namespace) -> int:
+    from bridge.install import reaper
+
+    result = reaper.install(Path(args.resource_path) if args.resource_path else None)
+    for path in result.files:
+        print(path)
+    print(f"installed into {result.folder}: in REAPER, Actions > Show action list > New action "
+          "> Load ReaScript..., and pick the four 'MusicGen - *.lua' files", file=sys.stderr)
+    return 0
+
+
+def _service(args: argparse.Namespace) -> int:
+    from bridge.install import service
+
+    extra: list[str] = []
+    for flag in ("config", "out"):
+        value = getattr(args, flag, None)
+        if value:
+            extra += [f"--{flag}", str(Path(value).expanduser().resolve())]
+    file = service.service_file(extra)
+    if args.service_command == "install":
+        if args.print_only:
+            sys.stdout.write(file.content.decode("utf-16" if file.platform == "win32"
+                                                 else "utf-8"))
+            return 0
+        path = service.install(file, enable=not args.no_enable)
+        print(path)
+        if args.no_enable:
+            print(f"written, not enabled: {' '.join(file.enable)}", file=sys.stderr)
+        return 0
+    removed = service.uninstall(file, disable=not args.no_enable)
+    print(f"removed {file.path}" if removed else f"nothing to remove at {file.path}")
+    return 0
+
+
 COMMANDS = {"generate": _generate, "serve": _serve, "config": _config,
-            "tiny-model": _tiny_model}
+            "tiny-model": _tiny_model, "doctor": _doctor, "reaper": _reaper,
+            "service": _service}
+
+
+def did_you_mean(word: str, choices: Sequence[str]) -> str:
+    """ "unknown command 'genrate'; did you mean 'generate'?" (or the list of commands)."""
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}?" if close else f"commands: {', '.join(choices)}"
+    return f"unknown command {word!r}; {hint}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    commands = list(parser.get_default("subcommands").choices)
+    if words and not words[0].startswith("-") and words[0] not in commands:
+        parser.print_usage(sys.stderr)
+        print(f"musicgen-bridge: error: {did_you_mean(words[0], commands)}", file=sys.stderr)
+        return 2
+    args = parser.parse_args(words)
     handler = COMMANDS.get(args.command) or getattr(args, "handler", None)
     try:
         return handler(args)

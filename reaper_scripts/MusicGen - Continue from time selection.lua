@@ -1,6 +1,6 @@
 -- @noindex
 -- @description MusicGen - Continue from time selection
--- @version 1.0.0
+-- @version 1.1.0
 -- @author musicgen-bridge contributors
 -- @about
 --   # MusicGen - Continue from time selection
@@ -130,10 +130,8 @@ local function main()
     lib.log("the selection was rendered as ." .. ext .. " (your last render format): fine for "
             .. "the daemon, but WAV keeps the prompt lossless")
   end
-  if not lib.importer_alive() then
-    lib.message("Request sent. Run 'MusicGen - Importer' so the continuation lands on the "
-      .. "timeline when it is ready.", TITLE)
-  end
+  lib.request_sent(folder, TITLE, "Run 'MusicGen - Importer' so the continuation lands on the "
+    .. "timeline when it is ready.")
 end
 
 main()

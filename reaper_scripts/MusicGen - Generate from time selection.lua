@@ -1,5 +1,5 @@
 -- @description MusicGen bridge: generate bar-exact clips from the time selection
--- @version 1.0.0
+-- @version 1.1.0
 -- @author musicgen-bridge contributors
 -- @about
 --   # MusicGen bridge for REAPER
@@ -22,7 +22,9 @@
 --   [nomain] MusicGen_json.lua
 --   [nomain] MusicGen_schema.lua
 -- @changelog
---   First release: generate, continue, import, per-project settings.
+--   Says "daemon not running" (with the command that starts it) when a request is sent and
+--   no daemon is alive; the Importer shows the running job's stage and progress in REAPER's
+--   help line. Both read status.json, which the daemon keeps in its output folder.
 
 local lib = dofile((debug.getinfo(1, "S").source:match("^@?(.*[\\/])") or "") .. "MusicGen_lib.lua")
 
@@ -121,10 +123,8 @@ local function main()
   reaper.SetExtState(lib.EXT, "last_key", fields.key, true)
   reaper.SetExtState(lib.EXT, "last_variations", tostring(fields.variations), true)
   reaper.SetExtState(lib.EXT, "last_seed", tostring(fields.seed), true)
-  if not lib.importer_alive() then
-    lib.message("Request sent. Run 'MusicGen - Importer' so the clip lands on the timeline "
-      .. "when it is ready (it is kept in " .. folder .. " until then).", TITLE)
-  end
+  lib.request_sent(folder, TITLE, "Run 'MusicGen - Importer' so the clip lands on the timeline "
+    .. "when it is ready (it is kept in " .. folder .. " until then).")
 end
 
 main()

@@ -1,6 +1,6 @@
 -- @noindex
 -- @description MusicGen - Importer
--- @version 1.0.0
+-- @version 1.1.0
 -- @author musicgen-bridge contributors
 -- @about
 --   # MusicGen - Importer
@@ -248,6 +248,20 @@ end
 -- The background loop
 ----------------------------------------------------------------------------------------------
 
+-- The daemon's state and the running job's progress, in REAPER's help line (the bottom of the
+-- main window), refreshed every scan; "daemon not running" also goes to the console, once each
+-- time it stops (not on every scan).
+local shown_daemon, daemon_was_running
+local function show_daemon(folder)
+  local running, text = lib.daemon_status(folder)
+  if text ~= shown_daemon then
+    shown_daemon = text
+    if reaper.Help_Set then reaper.Help_Set("MusicGen " .. text, false) end
+  end
+  if not running and daemon_was_running ~= false then lib.log(text) end
+  daemon_was_running = running
+end
+
 local function scan()
   -- Only the project in the active tab: clips of another tab wait until it is active again,
   -- so they never land in the wrong project.
@@ -258,6 +272,7 @@ local function scan()
     return
   end
   once("watching:" .. folder, "importer watching " .. folder)
+  show_daemon(folder)
   report_rejections(folder)
   if reaper.GetPlayStateEx(proj) & 4 == 4 then return end  -- recording: import when it stops
   import_pending(proj, folder)

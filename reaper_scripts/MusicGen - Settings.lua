@@ -1,6 +1,6 @@
 -- @noindex
 -- @description MusicGen - Settings
--- @version 1.0.0
+-- @version 1.1.0
 -- @author musicgen-bridge contributors
 -- @about
 --   # MusicGen - Settings

@@ -446,4 +446,53 @@ function M.importer_alive()
   return t ~= nil and os.time() - t <= 10
 end
 
+-- The daemon keeps status.json in its output folder current (bridge/output/status.py): alive,
+-- a heartbeat every 2 s, the queue and the running job. Returns running (true/false) and a
+-- line for the user. `now` (seconds since 1970) is for tests; default os.time().
+M.STATUS_FILE = "status.json"
+
+function M.daemon_status(folder, now)
+  now = now or os.time()
+  local start = "start it with: musicgen-bridge serve --out \"" .. folder .. "\""
+  local text = M.read_file(M.join(folder, M.STATUS_FILE))
+  if not text then
+    return false, "daemon not running (it has never written to " .. folder .. "); " .. start
+  end
+  local status = M.decode(text)
+  if type(status) ~= "table" or type(status.heartbeat) ~= "number" then
+    return false, "daemon status unreadable in " .. folder .. "; " .. start
+  end
+  if status.alive ~= true then
+    return false, "daemon not running (it was stopped); " .. start
+  end
+  local age = now - status.heartbeat
+  if age > (tonumber(status.stale_after_s) or 10) then
+    return false, string.format("daemon not running (no heartbeat for %d s: it was killed, "
+      .. "crashed or the computer slept); %s", math.floor(age), start)
+  end
+  local queue = tonumber(status.queue) or 0
+  local waiting = queue > 0 and string.format(", %d waiting", queue) or ""
+  local job = status.job
+  if type(job) == "table" and job.id then
+    return true, string.format("daemon: job %d %s %d%%%s", math.floor(job.id),
+      tostring(job.stage or "generating"), math.floor((tonumber(job.progress) or 0) * 100 + 0.5),
+      waiting)
+  end
+  return true, "daemon: idle" .. waiting
+end
+
+-- After a request is written: one message for all that stands between it and a clip on the
+-- timeline (no daemon, no importer), or none when both run. `importer_note` says what the
+-- Importer would do for this script.
+function M.request_sent(folder, title, importer_note)
+  local notes = {}
+  local running, daemon = M.daemon_status(folder)
+  if not running then
+    notes[#notes + 1] = "The " .. daemon .. ". The request waits in "
+      .. M.requests_dir(folder) .. " until it starts."
+  end
+  if not M.importer_alive() then notes[#notes + 1] = importer_note end
+  if #notes > 0 then M.message("Request sent. " .. table.concat(notes, "\n\n"), title) end
+end
+
 return M

@@ -174,3 +174,80 @@ def test_a_melody_request_on_a_plain_model_is_refused(tiny_model_dir, tmp_path, 
                    "--out", str(tmp_path / "clips")])
     assert status != 0
     assert "facebook/musicgen-melody" in capsys.readouterr().err
+
+
+def test_help_shows_examples_and_the_defaults_of_bars_and_meter():
+    top = run("--help").stdout
+    assert "examples:" in top and "musicgen-bridge doctor" in top
+    gen = run("generate", "--help").stdout
+    assert "examples:" in gen
+    squashed = " ".join(gen.split())
+    assert "length in bars (default: config, 4)" in squashed
+    assert '(default: config, 4/4)' in squashed
+    assert "(default: config, 120)" in squashed
+
+
+def test_a_mistyped_command_gets_did_you_mean(capsys):
+    assert main(["genrate", "--prompt", "x"]) == 2
+    assert "unknown command 'genrate'; did you mean 'generate'?" in capsys.readouterr().err
+    assert main(["xyzzy"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown command 'xyzzy'; commands: generate, serve" in err
+    with pytest.raises(SystemExit) as exit_:
+        main(["reaper", "instal"])
+    assert exit_.value.code == 2
+    assert "did you mean 'install'?" in capsys.readouterr().err
+
+
+def test_the_progress_bar_labels_its_stages(capsys):
+    from bridge.cli import _ProgressBar
+
+    bar = _ProgressBar(enabled=True)
+    bar.update(0.0)
+    bar.update(0.5)
+    bar.update(1.0)
+    bar.update(1.0, "writing")
+    bar.close()
+    err = capsys.readouterr().err
+    stages = [s for s in ("generating", "finishing", "writing") if s in err]
+    assert stages == ["generating", "finishing", "writing"]
+    assert err.index("generating") < err.index("finishing") < err.index("writing")
+    assert "\r   " not in err  # no unlabelled bar first
+    assert "100%" in err
+
+
+@pytest.mark.slow
+def test_on_a_terminal_the_bar_is_labelled_and_log_lines_never_cross_it(tiny_model_dir, tmp_path,
+                                                                         no_user_config):
+    import fcntl
+    import pty
+    import re
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    # A terminal 30 rows by 100 columns, as a window has (a fresh pty is 0 x 0).
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    os.set_blocking(master, True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bridge", "generate", "--model", str(tiny_model_dir), "--prompt",
+         "x", "--bars", "1", "--seed", "1", "--out", str(tmp_path / "out")],
+        stdin=slave, stdout=slave, stderr=slave, close_fds=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "100"})
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert proc.wait(timeout=300) == 0
+    screen = b"".join(chunks).decode("utf-8", "replace")
+    stages = [s for s in ("generating", "finishing", "writing") if s in screen]
+    assert stages == ["generating", "finishing", "writing"], repr(screen[-3000:])
+    # Every log line starts a line of its own: nothing of a bar before it on that line.
+    for match in re.finditer(r"[^\r\n]*\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (WARNING|INFO)", screen):
+        assert re.fullmatch(r"\s*\d{4}.*", match.group(0)), repr(match.group(0))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -91,6 +92,10 @@ def test_serve_generates_over_osc_and_stops_cleanly_on_sigterm(served):
     assert Path(path).parent == clips and position == -1
     assert sf.info(path).frames == 192000  # 2 bars * 3 quarters * 60/90 s = 4 s * 48000
     assert duration == pytest.approx(2 * 3 * 60 / 90, abs=1e-3)
+    # What the REAPER scripts read: alive, this process, a fresh heartbeat, nothing running.
+    status = json.loads((clips / "status.json").read_text())
+    assert status["alive"] is True and status["pid"] == process.pid
+    assert abs(time.time() - status["heartbeat"]) < 30 and status["queue"] == 0
 
     process.send_signal(signal.SIGTERM)
     output, _ = process.communicate(timeout=30)
@@ -99,3 +104,4 @@ def test_serve_generates_over_osc_and_stops_cleanly_on_sigterm(served):
     # The model was warmed before serving (the warm-up writes no clip: only the one asked for).
     assert output.index("model warm in") < output.index("musicgen-bridge serving")
     assert len(list(clips.glob("*.wav"))) == 1
+    assert json.loads((clips / "status.json").read_text())["alive"] is False  # said it stopped

@@ -20,11 +20,15 @@ log = logging.getLogger(__name__)
 TOKEN_ENV = "MUSICGEN_BRIDGE_WORKER_TOKEN"
 
 
+
 def load_engine(model: ModelSettings) -> Engine:
     if model.backend == "remote":
         from bridge.engine.remote import RemoteEngine
 
         return RemoteEngine(model.worker_url, model.worker_token or os.environ.get(TOKEN_ENV, ""))
+    from bridge.engine.hub import check_reachable
+
+    check_reachable(model.name)  # offline: one message in a second, not after imports
     from bridge.engine.transformers_engine import load_engine as load_transformers
 
     choice = model.engine

@@ -36,6 +36,7 @@ from bridge.engine.base import (
 )
 from bridge.engine.conditioning import GENERATE_LOCK, Conditioning
 from bridge.engine.device import AUTO, pick_device, pick_dtype
+from bridge.engine.hub import resolve_hub_model
 from bridge.engine.melody import MelodyProcessor
 from bridge.params import transformers_top_p
 
@@ -221,7 +222,8 @@ def _checkpoint_source(model: str) -> str:
                               f"config.json; {_FIX}")
         return str(path)
     if _HUB_ID.fullmatch(model) and not model.startswith("."):
-        return model
+        # The local cache first, then one announced download; offline fails here, at once.
+        return resolve_hub_model(model)
     raise EngineError(f"model {model!r}: no such directory; {_FIX}")
 
 

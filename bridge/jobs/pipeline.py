@@ -140,7 +140,9 @@ class Pipeline:
         )
         engine = self.windowed if windows and self.windowed is not None else self.engine
         generated = engine.generate(spec, ctx.progress, ctx.cancel)
-        ctx.writing()
+        # Sampling is done: 100 % now, so the seconds of finishing (fit, loudness) show as
+        # their own stage instead of a bar stuck at 98 %; "writing" once files are written.
+        ctx.progress(1.0)
         n_samples = clip_samples(request.bars, request.bpm, request.meter,
                                  self.settings.sample_rate)
         clips: list[ClipInfo] = []
@@ -176,6 +178,8 @@ class Pipeline:
                 settings=self.settings, frames=n_samples, job_id=ctx.job_id, variation=index,
                 extra=extra,
             )
+            if index == 1:
+                ctx.writing()
             paths = self.writer.write(finished, sidecar, slug_source=request.prompt,
                                       manifest=False)
             written.append((paths, sidecar))

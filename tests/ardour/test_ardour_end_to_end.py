@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 import soundfile
 
-from bridge.daw_install import install_ardour_scripts
 from bridge.events import DONE, FAILED
 from bridge.inbox.folder import Inbox, request_folder
+from bridge.install.ardour import install_ardour_scripts
 from bridge.request import GenerationRequest
 from tests.ardour.ardour_support import prepare_editor, run_editor, run_headless, scripts_dir
 from tests.support import make_daemon

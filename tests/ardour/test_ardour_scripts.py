@@ -12,7 +12,7 @@ import pytest
 
 from bridge import musical_time
 from bridge.cli import main
-from bridge.daw_install import ardour_scripts_dir, install_ardour_scripts
+from bridge.install.ardour import ardour_scripts_dir, install_ardour_scripts
 from bridge.output.sidecar import SIDECAR_FIELD_NAMES
 from bridge.params import PARAMS, SEED_MAX
 from bridge.request import MAX_PROMPT_CHARS, REQUEST_FIELD_NAMES, GenerationRequest

@@ -134,6 +134,7 @@ function Fake.new(scenario)
 
   -- Console and dialogs -------------------------------------------------------------------
   r.ShowConsoleMsg = function(msg) S.console[#S.console + 1] = msg end
+  r.Help_Set = function(text, temporary) record("Help_Set", text, temporary) end
   r.MB = function(msg, title, kind)
     S.messages[#S.messages + 1] = { text = msg, title = title, kind = kind }
     return table.remove(S.mb_answers, 1) or 1

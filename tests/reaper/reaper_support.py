@@ -66,3 +66,13 @@ def musicgen_items(result: dict[str, Any], index: int = 0) -> list[dict[str, Any
     named = [t for t in tracks(result, index) if t["name"] == "MusicGen"]
     assert len(named) <= 1, "more than one MusicGen track"
     return named[0]["items"] if named else []
+
+
+def write_running_daemon_status(folder: Path) -> dict[str, Any]:
+    """status.json as a running daemon writes it (the real writer, heartbeat now)."""
+    from bridge.output.status import StatusFile
+
+    status = StatusFile(folder, version="test", model="tiny")
+    status.start()  # writes alive + heartbeat; the heartbeat thread is stopped at once
+    status._stop.set()
+    return status.snapshot()

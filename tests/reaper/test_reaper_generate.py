@@ -10,7 +10,7 @@ import pytest
 
 from bridge.inbox.folder import parse_request
 from bridge.request import GenerationRequest
-from tests.reaper.reaper_support import GENERATE, project
+from tests.reaper.reaper_support import GENERATE, project, write_running_daemon_status
 
 
 def answer(prompt: str = "dusty funk drums", key: str = "A minor", variations: str = "2",
@@ -201,5 +201,6 @@ def test_reminds_to_start_the_importer_only_when_it_is_not_running(run_script, t
     cold = run_script(GENERATE, scenario)
     assert "Run 'MusicGen - Importer'" in cold["messages"][0]["text"]
     alive = {"MusicGen/importer_alive": str(int(time.time()))}  # the importer's heartbeat
+    write_running_daemon_status(tmp_path / "MusicGen")  # and the daemon's
     warm = run_script(GENERATE, {**scenario, "extstate": alive})
     assert warm["messages"] == []

@@ -17,8 +17,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from bridge.install.assets import asset_dir
+
 ARDOUR_VERSION = 7
-SCRIPTS_SOURCE = Path(__file__).resolve().parents[1] / "ardour_scripts"
 
 
 def ardour_scripts_dir(platform: str = sys.platform, env: Mapping[str, str] = os.environ,
@@ -37,15 +38,15 @@ def ardour_scripts_dir(platform: str = sys.platform, env: Mapping[str, str] = os
     return Path(base) / f"ardour{ARDOUR_VERSION}" / "scripts"
 
 
-def script_files(source: Path = SCRIPTS_SOURCE) -> list[Path]:
+def script_files(source: Path | None = None) -> list[Path]:
+    source = source if source is not None else asset_dir("ardour_scripts")
     files = sorted(source.glob("musicgen_*.lua"))
     if not files:
-        raise OSError(f"no Ardour scripts in {source}: install musicgen-bridge from its source "
-                      f"folder (pip install -e .), which has ardour_scripts/ beside bridge/")
+        raise OSError(f"no Ardour scripts in {source}: reinstall musicgen-bridge")
     return files
 
 
-def install_ardour_scripts(dest: Path | None = None, source: Path = SCRIPTS_SOURCE) -> list[Path]:
+def install_ardour_scripts(dest: Path | None = None, source: Path | None = None) -> list[Path]:
     """Copy the scripts into ``dest`` (default: Ardour's scripts folder); return the copies.
 
     Existing MusicGen scripts there are replaced (an update); nothing else is touched.
