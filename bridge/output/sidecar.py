@@ -49,10 +49,16 @@ SIDECAR_FIELDS: tuple[SidecarField, ...] = (
                  "where the clip belongs in the project, seconds; only when the request gave one"),
     SidecarField("client_id", "string", "who asked (a Max device, a script); empty: unknown"),
     SidecarField("format", "string", '"wav" or "flac"'),
+    SidecarField("time_map_scale", "number",
+                 "tempo lock's time map: clip time t plays generated-audio time "
+                 "time_map_scale * t + time_map_offset_s; only when tempo lock ran"),
+    SidecarField("time_map_offset_s", "number",
+                 "the time map's offset, seconds of generated audio; only when tempo lock ran"),
 )
 SIDECAR_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in SIDECAR_FIELDS)
 # Present only when the request carried it; every other field is always there.
-OPTIONAL_SIDECAR_FIELDS: frozenset[str] = frozenset({"position_s"})
+OPTIONAL_SIDECAR_FIELDS: frozenset[str] = frozenset({"position_s", "time_map_scale",
+                                                     "time_map_offset_s"})
 REQUIRED_SIDECAR_FIELDS: tuple[str, ...] = tuple(
     name for name in SIDECAR_FIELD_NAMES if name not in OPTIONAL_SIDECAR_FIELDS
 )
@@ -98,7 +104,7 @@ def build_sidecar(request: GenerationRequest, *, full_prompt: str, seed: int, mo
     if request.position_s is not None:
         data["position_s"] = request.position_s
     for name, value in (extra or {}).items():
-        if name in _TYPE_BY_NAME:
+        if name in data:
             raise ValueError(f"extra field {name!r} would replace the sidecar contract's field; "
                              "give it another name")
         data[name] = value
