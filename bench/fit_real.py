@@ -28,7 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bridge.post import tempo_fit  # noqa: E402
-from bridge.post.tempo_fit import fit_tempo, to_sidecar  # noqa: E402
+from bridge.post.tempo_fit import to_sidecar  # noqa: E402
 from tests.corpus import RATE, clips, load, renderer_available  # noqa: E402
 from tests.corpus.grading import grade  # noqa: E402
 
@@ -37,12 +37,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", nargs="*", help="clip names (default: all)")
     parser.add_argument("--verbose", action="store_true", help="one line per clip")
+    parser.add_argument("--code", type=Path, help="another tempo_fit.py to grade (a baseline: "
+                        "git show 53faf5b:bridge/post/tempo_fit.py > /tmp/old.py)")
     args = parser.parse_args(argv)
+    module = _load(args.code) if args.code else tempo_fit
     problem = renderer_available()
     if problem:
         print(problem)
         return 1
-    tempo_fit.warm_up()
+    module.warm_up()
     rows: dict[str, list] = defaultdict(list)
     confidences: dict[str, list[float]] = defaultdict(list)
     for clip in clips():
@@ -50,20 +53,40 @@ def main(argv: list[str] | None = None) -> int:
             continue
         audio = load(clip)
         started = time.perf_counter()
-        _, fit = fit_tempo(audio, RATE, bpm=clip.project_bpm, meter=clip.meter, bars=clip.bars)
+        _, fit = module.fit_tempo(audio, RATE, bpm=clip.project_bpm, meter=clip.meter,
+                                  bars=clip.bars)
         seconds = time.perf_counter() - started
-        sidecar = to_sidecar(fit)
+        sidecar = _sidecar(fit)
         g = grade(clip, sidecar)
         rows[clip.category].append((clip, fit, g, seconds / (audio.shape[1] / RATE)))
         confidences["beatless" if clip.beatless else "beat"].append(fit.confidence)
         if args.verbose:
             db = "" if g.downbeat_error_s is None else f"db {g.downbeat_error_s * 1000:7.1f} ms"
             print(f"{clip.name:30s} {'LOCK' if g.locked else '    '} conf {fit.confidence:.2f} "
-                  f"dbconf {fit.downbeat_confidence:.2f} {db}  {fit.reason}", flush=True)
+                  f"dbconf {getattr(fit, 'downbeat_confidence', 0):.2f} {db}  {fit.reason}",
+                  flush=True)
     _table(rows)
     for kind, values in confidences.items():
         print(f"confidence, {kind} clips: " + " ".join(f"{v:.2f}" for v in sorted(values)))
     return 0
+
+
+def _load(path: Path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("baseline_tempo_fit", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _sidecar(fit) -> dict:
+    """The sidecar's fields; a baseline without a time map gets the one its stretch ratio and
+    offset imply (stretch anchored at 0, then the cut)."""
+    if hasattr(fit, "map_scale"):
+        return to_sidecar(fit)
+    return {"tempo_locked": fit.applied, "time_map_scale": fit.stretch_ratio,
+            "time_map_offset_s": fit.stretch_ratio * fit.offset_s}
 
 
 def _table(rows: dict[str, list]) -> None:
