@@ -204,6 +204,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("inbox", "polling", False, _bool,
             "poll the folder every second (network drives and containers lack change events)"),
     Setting("fit", "tempo_lock", True, _bool, "stretch and align clips to the project grid"),
+    Setting("fit", "retries", 0, _int_range(0, 5),
+            "when a clip asked to be on the grid cannot be locked confidently, generate it "
+            "again with the next seed, up to this many times (each costs a generation); 0: off"),
     Setting("fit", "max_seconds", 120.0, _float_range(1.0, 600.0),
             "longest clip, generated in windows past the model's 30 s"),
     Setting("log", "level", "INFO", _choice("DEBUG", "INFO", "WARNING", "ERROR"), "log level"),

@@ -63,6 +63,14 @@ def _prompt_seconds(value: object) -> float:
     return seconds
 
 
+def _optional_retries(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 5:
+        raise ValueError(f"must be a whole number of retries 0-5, or null, got {value!r}")
+    return value
+
+
 def _optional_job(value: object) -> int | None:
     if value is None:
         return None
@@ -113,6 +121,9 @@ REQUEST_FIELDS: tuple[RequestField, ...] = (
     RequestField("tempo_lock", "boolean|null", False,
                  lambda v: None if v is None else _flag(v),
                  "fit the clip to the project tempo grid; null: the daemon's setting"),
+    RequestField("retries", "integer|null", False, _optional_retries,
+                 "regenerate with the next seed up to this many times (0-5) when the clip "
+                 "cannot be locked to the grid confidently; null: the daemon's [fit] setting"),
     RequestField("parent_job", "integer|null", False, _optional_job,
                  "the job these variations derive from"),
 )
@@ -143,6 +154,7 @@ class GenerationRequest:
     melody_audio: str | None = None
     loop: bool = False
     tempo_lock: bool | None = None
+    retries: int | None = None
     parent_job: int | None = None
 
     @classmethod
