@@ -48,6 +48,15 @@ def _optional_path(value: object) -> str | None:
     return value
 
 
+def _style(value: object) -> str:
+    # The style's folder name (bridge.engine.styles checks it exists); "" is none.
+    if not isinstance(value, str) or len(value) > 48 or (value and not all(
+            c.isalnum() or c in "-_" for c in value)):
+        raise ValueError(f"must be a style name (letters, digits, '-', '_'; at most 48) or "
+                         f"empty for none, got {value!r}")
+    return value
+
+
 def _flag(value: object) -> bool:
     if isinstance(value, bool):
         return value
@@ -115,6 +124,8 @@ REQUEST_FIELDS: tuple[RequestField, ...] = (
                  "fit the clip to the project tempo grid; null: the daemon's setting"),
     RequestField("parent_job", "integer|null", False, _optional_job,
                  "the job these variations derive from"),
+    RequestField("style", "string", False, _style,
+                 "a trained style (musicgen-bridge style list); empty: none"),
 )
 REQUEST_FIELD_NAMES = tuple(f.name for f in REQUEST_FIELDS)
 _FIELD_BY_NAME = {f.name: f for f in REQUEST_FIELDS}
@@ -131,6 +142,7 @@ class GenerationRequest:
     top_p: float = float(PARAMS["top_p"].default)
     temperature: float = float(PARAMS["temperature"].default)
     cfg: float = float(PARAMS["cfg"].default)
+    style_strength: float = float(PARAMS["style_strength"].default)
     variations: int = int(PARAMS["variations"].default)
     seed: int | None = None
     position_s: float | None = None
@@ -144,6 +156,7 @@ class GenerationRequest:
     loop: bool = False
     tempo_lock: bool | None = None
     parent_job: int | None = None
+    style: str = ""
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object], *, base: GenerationRequest | None = None

@@ -26,7 +26,7 @@ var OUT_STATUS = 2; // -> status [textedit] (read-only, so a path can be selecte
 var OUT_PROGRESS = 3; // -> progress [slider], 0..100
 
 var PREFIX = "/musicgen";
-var KNOBS = ["top_k", "top_p", "temperature", "cfg"];
+var KNOBS = ["top_k", "top_p", "temperature", "cfg", "style_strength"];
 var INT_KNOBS = { top_k: true };
 
 // ClipSlot.create_audio_clip arrived in Live 12.0.5; Track.create_audio_clip is gated on the same

@@ -11,7 +11,7 @@ def test_documented_ranges_and_defaults():
     assert (PARAMS["temperature"].minimum, PARAMS["temperature"].maximum) == (0.05, 4.0)
     assert (PARAMS["cfg"].minimum, PARAMS["cfg"].maximum, PARAMS["cfg"].default) == (1, 15, 3)
     assert (PARAMS["variations"].minimum, PARAMS["variations"].maximum) == (1, 8)
-    assert KNOB_PARAMS == ("top_k", "top_p", "temperature", "cfg")
+    assert KNOB_PARAMS == ("top_k", "top_p", "temperature", "cfg", "style_strength")
     assert defaults()["top_k"] == 250 and isinstance(defaults()["top_k"], int)
 
 

@@ -49,6 +49,9 @@ SIDECAR_FIELDS: tuple[SidecarField, ...] = (
                  "where the clip belongs in the project, seconds; only when the request gave one"),
     SidecarField("client_id", "string", "who asked (a Max device, a script); empty: unknown"),
     SidecarField("format", "string", '"wav" or "flac"'),
+    SidecarField("style", "string", "the trained style applied; empty: none (the base model)"),
+    SidecarField("style_strength", "number",
+                 "the style's strength (LoRA scale); 0 when no style was applied"),
 )
 SIDECAR_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in SIDECAR_FIELDS)
 # Present only when the request carried it; every other field is always there.
@@ -94,6 +97,8 @@ def build_sidecar(request: GenerationRequest, *, full_prompt: str, seed: int, mo
         "created": when.astimezone(timezone.utc).isoformat(timespec="milliseconds"),
         "client_id": request.client_id,
         "format": settings.format,
+        "style": request.style,
+        "style_strength": request.style_strength if request.style else 0.0,
     }
     if request.position_s is not None:
         data["position_s"] = request.position_s
