@@ -14,10 +14,11 @@ import time
 from pathlib import Path
 from typing import Protocol
 
-from bridge.config import Config
+from bridge.config import Config, default_data_dir
 from bridge.engine.base import CONTINUATION, MELODY, NEGATIVE_PROMPT, Engine, GenerationSpec
+from bridge.engine.styles import styles_root
 from bridge.events import ErrorReport, EventBus, JobInfo
-from bridge.jobs.pipeline import Pipeline, check_duration, prepare_conditioning
+from bridge.jobs.pipeline import Pipeline, check_duration, prepare_conditioning, styled
 from bridge.jobs.queue import JobQueue
 from bridge.midi.learn import check_learnable
 from bridge.musical_time import Meter
@@ -93,7 +94,8 @@ class Daemon:
         self.bus = EventBus()
         self.state = SessionState(default_request(config), publish=self.bus.publish)
         self.tempo = TempoArbiter(self.state, config.midi.tempo_source)
-        self.pipeline = Pipeline(config, engine, self.out_dir)
+        self.pipeline = Pipeline(config, engine, self.out_dir,
+                                 styles_root=styles_root(default_data_dir()))
         self.queue = JobQueue(self.pipeline.run, self.bus.publish,
                               max_pending=config.queue.max_pending,
                               journal_path=config.journal_path if journal else None)
@@ -114,6 +116,10 @@ class Daemon:
         request = request if request is not None else self.state.snapshot()
         warnings = check_supported(request, self.engine,
                                    max_seconds=self.config.fit.max_seconds)
+        if styled(request):  # a missing style or one for another model: refused now
+            if self.pipeline.styles is None:
+                raise ValueError(f"the {self.engine.name} engine cannot apply styles")
+            self.pipeline.styles.switch.check(request.style)
         job_id = self.queue.submit(request)
         self.last_submitted = (job_id, request)
         for warning in warnings:  # to /musicgen/error at the feedback targets; the job runs

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bridge.config import SETTINGS, Config
 from bridge.engine.base import Engine, EngineError, GenerationSpec
+from bridge.engine.styles import StyledEngine
 from bridge.engine.windows import WindowedEngine, can_window
 from bridge.events import ClipInfo
 from bridge.jobs import conditioning
@@ -106,14 +107,25 @@ def prepare_conditioning(request: GenerationRequest, engine: Engine,
     return conditioning.prepare(request, engine, clip_s=clip_s, gen_s=seconds)
 
 
+def styled(request: GenerationRequest) -> bool:
+    """Whether the request applies a style (a name and a strength above 0)."""
+    return bool(request.style) and request.style_strength > 0
+
+
 class Pipeline:
-    def __init__(self, config: Config, engine: Engine, out_dir: Path) -> None:
+    def __init__(self, config: Config, engine: Engine, out_dir: Path, *,
+                 styles_root: Path | None = None) -> None:
         self.config = config
         self.engine = engine
         self.settings = OutputSettings.from_config(config)
         self.writer = ClipWriter(out_dir, self.settings)
+        # Styles (LoRA adapters) applied per job; an unstyled job runs on ``engine`` as is.
+        self.styles: StyledEngine | None = None
+        if styles_root is not None and hasattr(getattr(engine, "reference", engine), "model"):
+            self.styles = StyledEngine(engine, styles_root)
+        inner: Engine = self.styles if self.styles is not None else engine
         # Clips past the model's window (up to [fit] max_seconds) are made in windows.
-        self.windowed = WindowedEngine(engine) if can_window(engine) else None
+        self.windowed = WindowedEngine(inner) if can_window(inner) else None
 
     def run(self, ctx: JobContext) -> tuple[ClipInfo, ...]:
         request = ctx.request
@@ -125,15 +137,24 @@ class Pipeline:
         cond = conditioning.prepare(request, self.engine, clip_s=clip_s, gen_s=seconds)
         seed = request.seed if request.seed is not None else secrets.randbelow(SEED_MAX + 1)
         text = full_prompt(request, self.config)
+        if styled(request):
+            if self.styles is None:
+                raise EngineError(f"style {request.style!r} cannot be used with the "
+                                  f"{self.engine.name} engine; leave the style out")
+            # The adapter learned the sound with its name in the text (style_train).
+            text = f"{text}, {request.style}"
         log.info("job %d: %r, %d x %.2f s (clip %.2f s), seed %d", ctx.job_id, text,
                  request.variations, seconds, clip_s, seed)
         spec = GenerationSpec(
             text=text, top_k=request.top_k, top_p=request.top_p,
             temperature=request.temperature, cfg=request.cfg, seed=seed,
             variations=request.variations, negative_prompt=request.negative_prompt,
+            style=request.style if styled(request) else "",
+            style_strength=request.style_strength if styled(request) else 0.0,
             **cond.spec_fields(),
         )
-        engine = self.windowed if windows and self.windowed is not None else self.engine
+        engine = self.windowed if windows and self.windowed is not None else (
+            self.styles if self.styles is not None else self.engine)
         generated = engine.generate(spec, ctx.progress, ctx.cancel)
         ctx.writing()
         rate = self.settings.sample_rate
