@@ -16,6 +16,7 @@ from bridge import __version__
 from bridge import config as config_mod
 from bridge.midi_cli import add_midi_parser
 from bridge.params import PARAMS
+from bridge.style_cli import add_style_parser
 
 log = logging.getLogger("bridge")
 
@@ -97,6 +98,7 @@ def _build_parser() -> argparse.ArgumentParser:
     tiny.add_argument("--seed", type=int, default=0, help="weight seed")
 
     add_midi_parser(sub)
+    add_style_parser(sub)
     return parser
 
 
