@@ -16,10 +16,12 @@ from typing import Protocol
 
 from bridge.config import Config, default_data_dir
 from bridge.engine.base import CONTINUATION, MELODY, NEGATIVE_PROMPT, Engine, GenerationSpec
-from bridge.engine.styles import styles_root
+from bridge.engine.style_train import StyleTrainer, read_clips
+from bridge.engine.styles import list_styles, styles_root
 from bridge.events import ErrorReport, EventBus, JobInfo
 from bridge.jobs.pipeline import Pipeline, check_duration, prepare_conditioning, styled
 from bridge.jobs.queue import JobQueue
+from bridge.jobs.training import TrainingTask
 from bridge.midi.learn import check_learnable
 from bridge.musical_time import Meter
 from bridge.post import tempo_fit
@@ -94,8 +96,8 @@ class Daemon:
         self.bus = EventBus()
         self.state = SessionState(default_request(config), publish=self.bus.publish)
         self.tempo = TempoArbiter(self.state, config.midi.tempo_source)
-        self.pipeline = Pipeline(config, engine, self.out_dir,
-                                 styles_root=styles_root(default_data_dir()))
+        self.styles_root = styles_root(default_data_dir())
+        self.pipeline = Pipeline(config, engine, self.out_dir, styles_root=self.styles_root)
         self.queue = JobQueue(self.pipeline.run, self.bus.publish,
                               max_pending=config.queue.max_pending,
                               journal_path=config.journal_path if journal else None)
@@ -128,6 +130,24 @@ class Daemon:
 
     def cancel(self, job_id: int | None = None) -> bool:
         return self.queue.cancel(job_id)
+
+    def styles(self) -> list[str]:
+        return [info.name for info in list_styles(self.styles_root)]
+
+    def train_style(self, name: str, clips: list[str], *, description: str = "",
+                    client_id: str = "") -> None:
+        """Queue training style ``name`` on ``clips`` (run between generation jobs, one step
+        at a time); the clips are checked now, so bad ones are refused with reasons at once."""
+        styles = self.pipeline.styles
+        if styles is None:
+            raise ValueError(f"the {self.engine.name} engine cannot train styles")
+        trainer = StyleTrainer(styles.reference, name, clips, self.styles_root,
+                               description=description)
+        read_clips(trainer.clip_paths, styles.reference.sample_rate)
+        self.queue.submit_task(TrainingTask(trainer, self.bus.publish, client_id=client_id))
+
+    def cancel_training(self, name: str) -> bool:
+        return self.queue.cancel_task(f"style {name}")
 
     def jobs(self) -> list[JobInfo]:
         return self.queue.jobs()

@@ -260,6 +260,10 @@ class StyleTrainer:
     # -- the loop ----------------------------------------------------------------------------
 
     @property
+    def prepared(self) -> bool:
+        return self._prepared
+
+    @property
     def done(self) -> bool:
         return self.stopped_early or self.epoch >= self.settings.epochs
 
