@@ -144,6 +144,8 @@ class Daemon:
         trainer = StyleTrainer(styles.reference, name, clips, self.styles_root,
                                description=description)
         read_clips(trainer.clip_paths, styles.reference.sample_rate)
+        # Fingerprint the base model now, before training swaps modules on the worker.
+        styles.switch.fingerprint  # noqa: B018
         self.queue.submit_task(TrainingTask(trainer, self.bus.publish, client_id=client_id))
 
     def cancel_training(self, name: str) -> bool:

@@ -177,9 +177,11 @@ class StyleSwitch:
 
     @property
     def fingerprint(self) -> str:
-        if self._fingerprint is None:
-            self._fingerprint = model_fingerprint(self.model)
-        return self._fingerprint
+        # Under the lock: loading an adapter swaps modules, which a walk must not cross.
+        with self._lock:
+            if self._fingerprint is None:
+                self._fingerprint = model_fingerprint(self.model)
+            return self._fingerprint
 
     def check(self, name: str) -> StyleInfo:
         """The style, refused with the reason when it was trained on another base model."""

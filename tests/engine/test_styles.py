@@ -212,3 +212,16 @@ def test_training_resumes_after_an_interruption(trained, engine, tmp_path):
     assert info.manifest["epochs"] == 3 and info.manifest["steps"] == 12
     assert json.loads((root / "again" / "manifest.json").read_text())["train_losses"][0] == \
         pytest.approx(first.train_losses[0])
+
+
+def test_the_fast_engine_keeps_the_base_output_and_styled_jobs_still_get_the_style(
+        trained, engine, root):
+    from bridge.engine.fast import load_fast_engine
+
+    base = codes(engine, spec())
+    fast = load_fast_engine(engine)  # built on a model that now holds LoRA layers
+    assert np.array_equal(codes(fast, spec()), base)
+    styled = StyledEngine(fast, root)
+    assert np.array_equal(codes(styled, spec()), base)
+    assert not np.array_equal(codes(styled, spec(style="tones", style_strength=2.0)), base)
+    assert np.array_equal(codes(fast, spec()), base)
