@@ -49,8 +49,16 @@ var HANDLERS = {
     "/musicgen/status": "onStatus",
     "/musicgen/progress": "onProgress",
     "/musicgen/clip": "onClip",
-    "/musicgen/error": "onError"
+    "/musicgen/error": "onError",
+    "/musicgen/style_list": "onStyleList",
+    "/musicgen/style_progress": "onStyleProgress",
+    "/musicgen/style_done": "onStyleDone"
 };
+
+// bridge.engine.style_train and bridge.engine.styles: clips per style, and a style's name.
+var STYLE_MIN_CLIPS = 5;
+var STYLE_MAX_CLIPS = 50;
+var STYLE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$/;
 
 // ---------------------------------------------------------------------------------------------
 // Pure helpers
@@ -235,6 +243,34 @@ function idsOf(listValue) {
         }
     }
     return ids;
+}
+
+// The audio files of the selected track's clips (session slots, then the arrangement), each
+// once: what a style is trained on.
+function selectedTrackFiles(L) {
+    var track = new L("live_set view selected_track");
+    if (Number(track.id) === 0) {
+        return [];
+    }
+    var ids = [];
+    idsOf(track.get("clip_slots")).forEach(function (slotId) {
+        var slot = new L("id " + slotId);
+        if (num(slot.get("has_clip")) === 1) {
+            ids = ids.concat(idsOf(slot.get("clip")));
+        }
+    });
+    ids = ids.concat(idsOf(track.get("arrangement_clips")));
+    var files = [];
+    var seen = {};
+    ids.forEach(function (id) {
+        var clip = new L("id " + id);
+        var path = String(first(clip.get("file_path")) || "");
+        if (num(clip.get("is_audio_clip")) === 1 && path && !seen[path]) {
+            seen[path] = true;
+            files.push(path);
+        }
+    });
+    return files;
 }
 
 function arrangementClips(L, track) {
@@ -565,6 +601,48 @@ Bridge.prototype.cancel = function () {
     this.status(total ? "cancelling " + total + " job(s)" : "nothing to cancel");
 };
 
+// ---- styles: train one from the selected track's clips, pick one by name
+
+Bridge.prototype.trainStyle = function (words) {
+    var name = joinWords(words);
+    if (!STYLE_NAME.test(name)) {
+        this.status("a style name is letters and digits and - and _ (up to 48)");
+        return;
+    }
+    var files = selectedTrackFiles(this.L);
+    if (files.length < STYLE_MIN_CLIPS || files.length > STYLE_MAX_CLIPS) {
+        this.status("select a track with " + STYLE_MIN_CLIPS + " to " + STYLE_MAX_CLIPS +
+                    " audio clips to train on (it has " + files.length + ")");
+        return;
+    }
+    for (var i = 0; i < files.length; i++) {
+        this.send(PREFIX + "/style_clip", [files[i]]);
+    }
+    this.send(PREFIX + "/train", [name]);
+    this.status("training style " + name + " on " + files.length + " clips");
+};
+
+Bridge.prototype.setStyle = function (words) {
+    this.send(PREFIX + "/style", [joinWords(words)]);
+};
+
+Bridge.prototype.listStyles = function () {
+    this.send(PREFIX + "/styles", []);
+};
+
+Bridge.prototype.onStyleList = function (args) {
+    var names = String(args[0] || "").split(" ").filter(function (n) { return n; });
+    this.status(names.length ? "styles: " + names.join(" ") : "no styles trained yet");
+};
+
+Bridge.prototype.onStyleProgress = function (args) {
+    this.status("training style " + args[0] + " " + Math.round(num(args[1]) * 100) + " %");
+};
+
+Bridge.prototype.onStyleDone = function (args) {
+    this.status("style " + args[0] + " is ready");
+};
+
 // ---- feedback from the daemon
 
 Bridge.prototype.feedback = function (address, args) {
@@ -720,6 +798,9 @@ function replyport(value) { maxBridge().setReplyPort(value); }
 function generate() { maxBridge().generate(); }
 function cancel() { maxBridge().cancel(); }
 function continue_last() { maxBridge().continueLast(); }
+function train_style() { maxBridge().trainStyle(arrayfromargs(arguments)); }
+function style() { maxBridge().setStyle(arrayfromargs(arguments)); }
+function styles() { maxBridge().listStyles(); }
 
 // OSC from [udpreceive] arrives with the address as the message selector.
 function anything() {
@@ -749,6 +830,7 @@ if (typeof module !== "undefined" && module.exports) {
         parseClipReply: parseClipReply,
         sceneIndexFromPath: sceneIndexFromPath,
         secondsToBeats: secondsToBeats,
+        selectedTrackFiles: selectedTrackFiles,
         sessionImport: sessionImport,
         versionAtLeast: versionAtLeast
     };
