@@ -40,10 +40,9 @@ def clip_set(folder: Path, count: int = 5, base: float = 110.0) -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    # Its own copy of the tiny model: these tests add adapters to the model they use.
-    return load_engine(str(build_tiny_model(tmp_path_factory.mktemp("tiny-styles"))),
-                       device="cpu")
+def engine(own_tiny_engine):
+    # Its own model: these tests add adapters to it.
+    return own_tiny_engine
 
 
 @pytest.fixture(scope="module")

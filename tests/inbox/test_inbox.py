@@ -141,6 +141,9 @@ BAD_VALUES: dict[str, tuple[Any, str]] = {
     "loop": (2, "loop: must be true or false, got 2"),
     "tempo_lock": ("x", "tempo_lock: must be true or false, got 'x'"),
     "parent_job": (-1, "parent_job: must be a job id (integer >= 0) or null, got -1"),
+    "style": ("../up", "style: must be a style name (letters, digits, '-', '_'; at most 48) or "
+                       "empty for none, got '../up'"),
+    "style_strength": (3, "style_strength: style_strength must be in 0..2, got 3"),
 }
 
 

@@ -8,8 +8,6 @@ import pytest
 
 from bridge import events
 from bridge.engine import style_train
-from bridge.engine.tiny_model import build_tiny_model
-from bridge.engine.transformers_engine import load_engine
 from bridge.inbox.folder import Inbox
 from tests.engine.test_styles import FAST, clip_set
 from tests.inbox.test_inbox import FAST as INBOX_FAST
@@ -18,9 +16,9 @@ from tests.support import make_daemon
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    return load_engine(str(build_tiny_model(tmp_path_factory.mktemp("tiny-inbox"))),
-                       device="cpu")
+def engine(own_tiny_engine):
+    # Its own model: these tests add adapters to it.
+    return own_tiny_engine
 
 
 @pytest.fixture

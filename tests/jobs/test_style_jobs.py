@@ -14,17 +14,14 @@ import soundfile as sf
 from bridge import events
 from bridge.engine import style_train
 from bridge.engine.style_train import train_style
-from bridge.engine.tiny_model import build_tiny_model
-from bridge.engine.transformers_engine import load_engine
 from tests.engine.test_styles import FAST, clip_set
 from tests.support import make_daemon
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    # Its own model: adapters are added to the model a test trains on.
-    return load_engine(str(build_tiny_model(tmp_path_factory.mktemp("tiny-jobs"))),
-                       device="cpu")
+def engine(own_tiny_engine):
+    # Its own model: these tests add adapters to it.
+    return own_tiny_engine
 
 
 @pytest.fixture

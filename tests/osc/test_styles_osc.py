@@ -5,16 +5,13 @@ from __future__ import annotations
 import pytest
 
 from bridge.engine import style_train
-from bridge.engine.tiny_model import build_tiny_model
-from bridge.engine.transformers_engine import load_engine
 from tests.engine.test_styles import FAST, clip_set
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    # Its own model: training adds adapters to it.
-    return load_engine(str(build_tiny_model(tmp_path_factory.mktemp("tiny-osc"))),
-                       device="cpu")
+def engine(own_tiny_engine):
+    # Its own model: these tests add adapters to it.
+    return own_tiny_engine
 
 
 @pytest.fixture
