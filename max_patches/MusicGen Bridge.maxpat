@@ -1072,6 +1072,61 @@
                     "outlettype": [ "" ],
                     "text": "prepend knob style_strength"
                 }
+            },
+            {
+                "box": {
+                    "id": "obj-69",
+                    "maxclass": "textedit",
+                    "numinlets": 1,
+                    "numoutlets": 4,
+                    "patching_rect": [ 760.0, 240.0, 120.0, 22.0 ],
+                    "outlettype": [ "", "int", "", "" ],
+                    "presentation": 1,
+                    "presentation_rect": [ 364.0, 80.0, 58.0, 20.0 ],
+                    "keymode": 1,
+                    "lines": 1,
+                    "parameter_enable": 0,
+                    "text": "",
+                    "varname": "style_text",
+                    "fontsize": 11.0,
+                    "annotation": "Style: the name of a trained style (musicgen-bridge style list); empty: none. Sent with each request."
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-70",
+                    "maxclass": "newobj",
+                    "numinlets": 2,
+                    "numoutlets": 2,
+                    "patching_rect": [ 760.0, 296.0, 62.0, 22.0 ],
+                    "outlettype": [ "", "" ],
+                    "text": "route text"
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-71",
+                    "maxclass": "newobj",
+                    "numinlets": 1,
+                    "numoutlets": 1,
+                    "patching_rect": [ 760.0, 328.0, 84.0, 22.0 ],
+                    "outlettype": [ "" ],
+                    "text": "prepend style"
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-72",
+                    "maxclass": "message",
+                    "numinlets": 2,
+                    "numoutlets": 1,
+                    "outlettype": [ "" ],
+                    "patching_rect": [ 900.0, 328.0, 72.0, 22.0 ],
+                    "presentation": 1,
+                    "presentation_rect": [ 364.0, 104.0, 58.0, 20.0 ],
+                    "text": "train_style",
+                    "annotation": "Train the style named in the field on the selected track's audio clips (5-50)."
+                }
             }
         ],
         "lines": [
@@ -1439,6 +1494,36 @@
                 "patchline": {
                     "source": [ "obj-7", 1 ],
                     "destination": [ "obj-67", 0 ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [ "obj-69", 0 ],
+                    "destination": [ "obj-70", 0 ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [ "obj-70", 0 ],
+                    "destination": [ "obj-71", 0 ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [ "obj-71", 0 ],
+                    "destination": [ "obj-9", 0 ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [ "obj-7", 1 ],
+                    "destination": [ "obj-69", 0 ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [ "obj-72", 0 ],
+                    "destination": [ "obj-9", 0 ]
                 }
             }
         ],

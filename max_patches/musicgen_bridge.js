@@ -377,6 +377,7 @@ function Bridge(deps) {
     this.variations = 1;
     this.seed = -1;
     this.knobs = {};
+    this.style = null; // null: never set here, the daemon's state decides
     this.tempo = 120.0;
     this.meter = [4, 4];
 
@@ -540,6 +541,9 @@ Bridge.prototype.sendSnapshot = function (target) {
             this.send(PREFIX + "/" + KNOBS[i], [this.knobs[KNOBS[i]]]);
         }
     }
+    if (this.style !== null) {
+        this.send(PREFIX + "/style", [this.style]);
+    }
     // -1 clears a position an earlier Arrangement request (from any device) left behind.
     this.send(PREFIX + "/position", [target.positionS !== null ? target.positionS : -1]);
 };
@@ -603,8 +607,9 @@ Bridge.prototype.cancel = function () {
 
 // ---- styles: train one from the selected track's clips, pick one by name
 
+// NAME, or the name in the device's style field.
 Bridge.prototype.trainStyle = function (words) {
-    var name = joinWords(words);
+    var name = joinWords(words) || this.style || "";
     if (!STYLE_NAME.test(name)) {
         this.status("a style name is letters and digits and - and _ (up to 48)");
         return;
@@ -622,8 +627,9 @@ Bridge.prototype.trainStyle = function (words) {
     this.status("training style " + name + " on " + files.length + " clips");
 };
 
+// The style the device's jobs use (sent with each request's snapshot); empty: none.
 Bridge.prototype.setStyle = function (words) {
-    this.send(PREFIX + "/style", [joinWords(words)]);
+    this.style = joinWords(words);
 };
 
 Bridge.prototype.listStyles = function () {

@@ -508,6 +508,19 @@ test("styles: list, progress and done show in the status line", () => {
     assert.equal(lastStatus(h), "training style band 42 %");
     h.bridge.feedback("/musicgen/style_done", ["band", "/x/styles/band"]);
     assert.equal(lastStatus(h), "style band is ready");
+});
+
+test("styles: the style field goes out with the next request, and names a training", () => {
+    const files = ["/a/1.wav", "/a/2.wav", "/a/3.wav", "/a/4.wav", "/a/5.wav"];
+    const h = trackWithClips(files);
+    h.bridge.init();
+    h.bridge.setPrompt(["warm", "piano"]);
+    h.bridge.generate();
+    assert.deepEqual(sentTo(h, "/musicgen/style"), []);  // never set: the daemon's state
     h.bridge.setStyle(["band"]);
+    assert.deepEqual(sentTo(h, "/musicgen/style"), []);  // not until a request
+    h.bridge.generate();
     assert.deepEqual(sentTo(h, "/musicgen/style"), [["/musicgen/style", "band"]]);
+    h.bridge.trainStyle([]);
+    assert.deepEqual(sentTo(h, "/musicgen/train"), [["/musicgen/train", "band"]]);
 });
