@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import soundfile as sf
 
@@ -26,6 +29,16 @@ def test_style_train_then_list(tiny_model_dir, tmp_path, monkeypatch, capsys):
     assert "4 steps, 1 epochs" in out.err
     assert main(["style", "list"]) == 0
     assert capsys.readouterr().out.startswith(f"square\t{tiny_model_dir}\t5 clips\tsquare bass")
+    # and generate with it: the sidecar says which style, at which strength
+    code = main(["generate", "--prompt", "bass", "--bpm", "240", "--bars", "1", "--seed", "1",
+                 "--style", "square", "--style-strength", "1.5", "--no-tempo-lock",
+                 "--model", str(tiny_model_dir), "--device", "cpu", "--out", str(tmp_path / "out"),
+                 "--no-progress"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    sidecar = json.loads(Path(out.out.strip()).with_suffix(".json").read_text())
+    assert (sidecar["style"], sidecar["style_strength"]) == ("square", 1.5)
+    assert sidecar["full_prompt"].endswith(", square")
 
 
 def test_style_train_refuses_too_few_clips_before_training(tiny_model_dir, tmp_path,
