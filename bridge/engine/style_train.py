@@ -9,7 +9,9 @@ one step. The recipe, for small sets (about ten clips):
   (codebook k shifted k steps, pad elsewhere) as the labels transformers' forward computes the
   loss on (shifted right inside the model, pad ignored);
 - text: the description plus the style's name, the same for every clip;
-- one clip per step (batch 1: clips differ in length), AdamW, a fixed seed; a held-out clip
+- one clip per step (batch 1: clips differ in length), AdamW, a fixed seed; one step in ten
+  sees the null text instead (condition dropout, as MusicGen itself was trained), so
+  guidance's unconditioned pass learns the style too; a held-out clip
   (one in ten, at least one) is scored after every epoch, and training stops when that score
   has not improved for ``patience`` epochs, keeping the best epoch's adapter (small sets
   overfit fast);
@@ -37,6 +39,7 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 import soxr
+from transformers.modeling_outputs import BaseModelOutput
 
 from bridge.engine.styles import (
     ADAPTER_CONFIG,
@@ -78,6 +81,7 @@ class TrainSettings:
     patience: int = 2
     seed: int = 1234
     grad_clip: float = 1.0
+    text_dropout: float = 0.1  # share of steps trained on the null (unconditioned) text
 
 
 @dataclass(frozen=True)
@@ -224,7 +228,16 @@ class StyleTrainer:
             self._inputs.append({"labels": labels[None].to(self.engine.device),
                                  "decoder_input_ids": ids.contiguous().to(self.engine.device)})
         tokens = self.engine.processor(text=[self.text], padding=True, return_tensors="pt")
-        self._text = {k: v.to(self.engine.device) for k, v in tokens.items()}
+        tokens = {k: v.to(self.engine.device) for k, v in tokens.items()}
+        with torch.no_grad():  # the text encoder is frozen: encode once
+            hidden = self.model.text_encoder(**tokens).last_hidden_state
+        self._text = {"encoder_outputs": BaseModelOutput(last_hidden_state=hidden),
+                      "attention_mask": tokens["attention_mask"]}
+        # Condition dropout, as MusicGen was trained: some steps see the null conditioning
+        # generate uses for guidance's unconditioned row (zero states, nothing attended), so
+        # guidance with a style still has a sensible unconditioned pass to push away from.
+        self._null = {"encoder_outputs": BaseModelOutput(last_hidden_state=torch.zeros_like(hidden)),
+                      "attention_mask": torch.zeros_like(tokens["attention_mask"])}
         remove_adapter(self.model, self.adapter)
         s = self.settings
         self.lora_config = LoraConfig(r=s.rank, lora_alpha=s.alpha, lora_dropout=s.dropout,
@@ -281,7 +294,9 @@ class StyleTrainer:
         try:
             with torch.random.fork_rng(devices=[]):  # dropout; generation's seeds untouched
                 torch.manual_seed(self.settings.seed + 100_003 * self.steps)
-                out = self.model(**self._text, **self._inputs[clip])
+                drop = np.random.default_rng([self.settings.seed, self.steps]).random()
+                text = self._null if drop < self.settings.text_dropout else self._text
+                out = self.model(**text, **self._inputs[clip])
             loss = out.loss
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
