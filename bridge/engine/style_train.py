@@ -39,7 +39,6 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 import soxr
-from transformers.modeling_outputs import BaseModelOutput
 
 from bridge.engine.styles import (
     ADAPTER_CONFIG,
@@ -56,6 +55,7 @@ from bridge.engine.styles import (
     deactivate,
     load_adapter_state,
     model_fingerprint,
+    peft,
     read_style,
     remove_adapter,
 )
@@ -200,8 +200,9 @@ class StyleTrainer:
     def prepare(self) -> None:
         """Check and encode the clips, add the adapter, resume a checkpoint of the same run."""
         import torch
-        from peft import LoraConfig
+        from transformers.modeling_outputs import BaseModelOutput
 
+        LoraConfig = peft().LoraConfig  # noqa: N806
         if int(getattr(self.model.decoder.config, "audio_channels", 1)) != 1:
             raise StyleError(f"{self.engine.model_id} is a stereo model; styles train on mono "
                              "MusicGen checkpoints only for now")
@@ -236,7 +237,8 @@ class StyleTrainer:
         # Condition dropout, as MusicGen was trained: some steps see the null conditioning
         # generate uses for guidance's unconditioned row (zero states, nothing attended), so
         # guidance with a style still has a sensible unconditioned pass to push away from.
-        self._null = {"encoder_outputs": BaseModelOutput(last_hidden_state=torch.zeros_like(hidden)),
+        null = BaseModelOutput(last_hidden_state=torch.zeros_like(hidden))
+        self._null = {"encoder_outputs": null,
                       "attention_mask": torch.zeros_like(tokens["attention_mask"])}
         remove_adapter(self.model, self.adapter)
         s = self.settings

@@ -240,15 +240,25 @@ class StyleSwitch:
 # that needs peft >= 0.22, which is not released for every platform yet. The engine keeps its
 # model object; PEFT swaps the targeted linears for LoRA layers around the same base layers.
 
-def _lora_layers(model: Any) -> list[Any]:
-    from peft.tuners.lora import LoraLayer
+def peft() -> Any:
+    """The peft module, or StyleError saying how to install it (it is an optional extra)."""
+    try:
+        import peft as module
+        import peft.tuners.lora  # noqa: F401
+    except ImportError as err:
+        raise StyleError("styles need PEFT, which is not installed: pip install "
+                         "\"musicgen-bridge[styles]\"") from err
+    return module
 
-    return [m for m in model.modules() if isinstance(m, LoraLayer)]
+
+def _lora_layers(model: Any) -> list[Any]:
+    layer = peft().tuners.lora.LoraLayer
+    return [m for m in model.modules() if isinstance(m, layer)]
 
 
 def add_adapter(model: Any, config: Any, name: str) -> None:
     """A fresh (trainable) LoRA adapter ``name``, disabled until ``activate``."""
-    from peft import inject_adapter_in_model
+    inject_adapter_in_model = peft().inject_adapter_in_model
 
     with warnings.catch_warnings():
         # "multiple adapters in the model": several styles beside each other is the point.
@@ -314,7 +324,7 @@ def load_adapter_state(model: Any, name: str, state: dict[str, Any]) -> None:
 
 def load_adapter(model: Any, path: Path, name: str) -> None:
     """Load the style saved in ``path`` into the model as adapter ``name`` (disabled)."""
-    from peft import LoraConfig
+    LoraConfig = peft().LoraConfig  # noqa: N806
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
