@@ -24,7 +24,14 @@ def _styles(daemon: Control, call: Call) -> OscOut:
     return OscOut.of(f"{PREFIX}/style_list", " ".join(daemon.styles()))
 
 
+# Senders with clips collected; past this the oldest collection is dropped (a stray sender
+# must not grow the daemon's memory).
+MAX_SENDERS = 32
+
+
 def _clip(pending: dict[Peer, list[str]], call: Call) -> OscOut:
+    if call.sender not in pending and len(pending) >= MAX_SENDERS:
+        del pending[next(iter(pending))]
     clips = pending.setdefault(call.sender, [])
     if len(clips) >= MAX_CLIPS:
         raise ValueError(f"already {MAX_CLIPS} clips collected, the most a style trains on; "
