@@ -193,25 +193,46 @@ class StyleTrainer:
         self._cursor = 0
         self._best_state: dict[str, Any] | None = None
         self._prepared = False
+        self._read: list[tuple[str, str, np.ndarray]] | None = None  # prepare_step's progress
+        self._codes: list[np.ndarray] = []
         self.started = time.perf_counter()
 
     # -- set-up ------------------------------------------------------------------------------
 
     def prepare(self) -> None:
         """Check and encode the clips, add the adapter, resume a checkpoint of the same run."""
+        while not self.prepare_step():
+            pass
+
+    def prepare_step(self) -> bool:
+        """One bounded piece of ``prepare`` (reading the clips, then encoding one clip per
+        call, then the set-up); True once prepared. The daemon calls it between jobs."""
+        if self._prepared:
+            return True
+        if self._read is None:
+            peft()  # before any work: the [styles] extra may be missing
+            if int(getattr(self.model.decoder.config, "audio_channels", 1)) != 1:
+                raise StyleError(f"{self.engine.model_id} is a stereo model; styles train on "
+                                 "mono MusicGen checkpoints only for now")
+            self._read = read_clips(self.clip_paths, self.engine.sample_rate)
+            self.fingerprint = model_fingerprint(self.model)
+            return False
+        if len(self._codes) < len(self._read):
+            self._codes.append(self._encode(self._read[len(self._codes)][2]))
+            return False
+        self._set_up()
+        return True
+
+    def _set_up(self) -> None:
         import torch
         from transformers.modeling_outputs import BaseModelOutput
 
         LoraConfig = peft().LoraConfig  # noqa: N806
-        if int(getattr(self.model.decoder.config, "audio_channels", 1)) != 1:
-            raise StyleError(f"{self.engine.model_id} is a stereo model; styles train on mono "
-                             "MusicGen checkpoints only for now")
-        read = read_clips(self.clip_paths, self.engine.sample_rate)
-        self.fingerprint = model_fingerprint(self.model)
-        plan = self._plan([sha for _, sha, _ in read])
-        codes = [self._encode(wave) for _, _, wave in read]
+        assert self._read is not None
+        plan = self._plan([sha for _, sha, _ in self._read])
         self.clips = [Clip(path, sha, len(wave) / self.engine.sample_rate, c)
-                      for (path, sha, wave), c in zip(read, codes, strict=True)]
+                      for (path, sha, wave), c in zip(self._read, self._codes, strict=True)]
+        self._read = []  # the waves are encoded; keep no second copy
         rng = np.random.default_rng(self.settings.seed)
         order = rng.permutation(len(self.clips))
         held = max(1, len(self.clips) // 10)

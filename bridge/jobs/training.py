@@ -1,7 +1,8 @@
 """Training a style as a background task of the job queue (bridge.jobs.queue.BackgroundTask).
 
-Each ``step`` is one optimizer step of ``StyleTrainer`` (the first one checks and encodes
-the clips), so a generation job queued meanwhile waits for one step at most. Progress and the
+Each ``step`` is one bounded piece of ``StyleTrainer``'s work (reading the clips, encoding one
+clip, one optimizer step), so a generation job queued meanwhile waits for one of those at
+most. Progress and the
 outcome go out as ``StyleEvent``s; when the daemon stops, the trainer's last epoch checkpoint
 stays, and sending the same training again resumes it.
 """
@@ -33,8 +34,8 @@ class TrainingTask:
         trainer = self.trainer
         try:
             if not trainer.prepared:
-                trainer.prepare()
-                self._progress(trainer.steps / max(1, trainer.total_steps))
+                if trainer.prepare_step():  # reading, then one clip's encoding per call
+                    self._progress(trainer.steps / max(1, trainer.total_steps))
                 return True
             report = trainer.step()
             if report is not None:

@@ -224,3 +224,16 @@ def test_the_fast_engine_keeps_the_base_output_and_styled_jobs_still_get_the_sty
     assert np.array_equal(codes(styled, spec()), base)
     assert not np.array_equal(codes(styled, spec(style="tones", style_strength=2.0)), base)
     assert np.array_equal(codes(fast, spec()), base)
+
+
+def test_preparing_is_cut_into_one_clip_per_step(trained, engine, tmp_path):
+    """The daemon runs these between generation jobs: no step encodes the whole set."""
+    trainer = StyleTrainer(engine, "steps", clip_set(tmp_path / "clips"), tmp_path / "styles",
+                           settings=FAST)
+    results = []
+    while not (done := trainer.prepare_step()):
+        results.append(done)
+        assert len(results) <= 10, "preparing never finishes"
+    assert len(results) == 1 + 5  # reading the set, then one encoding per clip
+    assert trainer.prepared and trainer.step() is not None
+    trainer.close()
