@@ -1089,7 +1089,7 @@
                     "text": "",
                     "varname": "new_style_text",
                     "fontsize": 11.0,
-                    "annotation": "New style: the name to train a style under (letters, digits, - and _). Press Return, then train_style."
+                    "annotation": "New style: the name to train a style under (letters, digits, - and _), then press train_style."
                 }
             },
             {
@@ -1188,6 +1188,28 @@
                     "text": "New style",
                     "presentation": 1,
                     "presentation_rect": [ 428.0, 48.0, 110.0, 18.0 ]
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-78",
+                    "maxclass": "newobj",
+                    "numinlets": 1,
+                    "numoutlets": 2,
+                    "outlettype": [ "bang", "bang" ],
+                    "patching_rect": [ 900.0, 360.0, 36.0, 22.0 ],
+                    "text": "t b b"
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-79",
+                    "maxclass": "message",
+                    "numinlets": 2,
+                    "numoutlets": 1,
+                    "outlettype": [ "" ],
+                    "patching_rect": [ 900.0, 392.0, 72.0, 22.0 ],
+                    "text": "train_style"
                 }
             }
         ],
@@ -1584,12 +1606,6 @@
             },
             {
                 "patchline": {
-                    "source": [ "obj-72", 0 ],
-                    "destination": [ "obj-9", 0 ]
-                }
-            },
-            {
-                "patchline": {
                     "source": [ "obj-9", 4 ],
                     "destination": [ "obj-74", 0 ]
                 }
@@ -1603,6 +1619,30 @@
             {
                 "patchline": {
                     "source": [ "obj-75", 0 ],
+                    "destination": [ "obj-9", 0 ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [ "obj-72", 0 ],
+                    "destination": [ "obj-78", 0 ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [ "obj-78", 1 ],
+                    "destination": [ "obj-69", 0 ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [ "obj-78", 0 ],
+                    "destination": [ "obj-79", 0 ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [ "obj-79", 0 ],
                     "destination": [ "obj-9", 0 ]
                 }
             }

@@ -358,5 +358,12 @@ def test_the_new_style_field_names_the_training(patch):
     prepend = patch.next(route["id"])
     assert prepend["text"] == "prepend train_name"
     assert patch.targets(prepend["id"]) == [(js, 0)]
-    [train] = [b for b in patch.by_class("message") if b["text"] == "train_style"]
-    assert patch.targets(train["id"]) == [(js, 0)] and train["presentation"] == 1
+    # The shown button makes the field send its name first, typed but not yet Return'ed.
+    [button] = [b for b in patch.by_class("message")
+                if b["text"] == "train_style" and b.get("presentation") == 1]
+    trigger = patch.next(button["id"])
+    assert trigger["text"] == "t b b"
+    assert patch.targets(trigger["id"], 1) == [(field, 0)]
+    message = patch.next(trigger["id"], 0)
+    assert message["maxclass"] == "message" and message["text"] == "train_style"
+    assert patch.targets(message["id"]) == [(js, 0)]
