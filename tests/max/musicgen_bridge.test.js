@@ -503,6 +503,14 @@ function menuMessages(h) {
 function styleSent(h) {
     return sentTo(h, "/musicgen/style").map((m) => m[1]);
 }
+// A ready device with a prompt, whose menu holds the daemon's `names` (space-separated).
+function deviceWithStyles(names) {
+    const h = makeHarness();
+    h.bridge.init();
+    h.bridge.setPrompt(["warm", "piano"]);
+    h.bridge.feedback("/musicgen/style_list", [names]);
+    return h;
+}
 
 test("style menu: a style list becomes clear, none, each name in order, then the shown entry", () => {
     const h = makeHarness();
@@ -550,10 +558,7 @@ test("style menu: a finished training asks again, and the new style shows up", (
 });
 
 test("style menu: choosing entry 2 makes the next generate carry that style", () => {
-    const h = makeHarness();
-    h.bridge.init();
-    h.bridge.setPrompt(["warm", "piano"]);
-    h.bridge.feedback("/musicgen/style_list", ["band lofi"]);
+    const h = deviceWithStyles("band lofi");
     h.bridge.chooseStyle(2);
     assert.deepEqual(styleSent(h), []);  // not until a request
     h.bridge.generate();
@@ -564,10 +569,7 @@ test("style menu: choosing entry 2 makes the next generate carry that style", ()
 });
 
 test("style menu: choosing none sends an empty style, even for a style called none", () => {
-    const h = makeHarness();
-    h.bridge.init();
-    h.bridge.setPrompt(["warm", "piano"]);
-    h.bridge.feedback("/musicgen/style_list", ["band none"]);
+    const h = deviceWithStyles("band none");
     h.bridge.chooseStyle(2);
     h.bridge.generate();
     h.bridge.chooseStyle(0);
@@ -577,10 +579,7 @@ test("style menu: choosing none sends an empty style, even for a style called no
 });
 
 test("style menu: an entry past the list changes nothing", () => {
-    const h = makeHarness();
-    h.bridge.init();
-    h.bridge.setPrompt(["warm", "piano"]);
-    h.bridge.feedback("/musicgen/style_list", ["band"]);
+    const h = deviceWithStyles("band");
     h.bridge.chooseStyle(1);
     h.bridge.chooseStyle(5);
     h.bridge.generate();
