@@ -103,8 +103,8 @@ TEST_SUBSET = ("rock 0", "funk 0", "half-time 0", "six-eight 0", "house band 0",
                "pink noise 0", "drone 0")
 
 
-def by_name(name: str) -> Clip:
-    for clip in clips():
+def by_name(name: str, variant: int = 0) -> Clip:
+    for clip in clips(variant):
         if clip.name == name:
             return clip
     raise KeyError(name)
