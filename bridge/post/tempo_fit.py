@@ -21,6 +21,9 @@ How the measurement works, and why:
 - Confidence is the geometric mean of two things a beat has: periodicity (autocorrelation
   of the onset envelope at the period: random plucks have none) and salience (how sharply
   the fold peaks: a droning pad is periodic without onsets). Beatless material is left alone.
+- Legato material (organ, bowed strings) has no energy onsets to speak of; when the energy
+  pulse is unclear, the onsets of pitches are folded instead (``_legato_pulse``), and their
+  pulse is taken only where the harmony changes from beat to beat too.
 - After stretching, the pulse is measured again on the result, so the stretcher's own errors
   never reach the grid (see ``_stretch``). The downbeat is the grid position whose beats carry
   the most accent, averaged over all bars.
