@@ -1,6 +1,6 @@
 """Benchmark: the tempo lock on the rendered realistic corpus (tests/corpus), by category.
 
-    .venv/bin/python bench/fit_real.py [--only NAME ...] [--verbose]
+    .venv/bin/python bench/fit_real.py [--only NAME ...] [--verbose] [--seed N]
 
 Renders (first run only: fluidsynth, espeak-ng; cached under ~/.cache/musicgen-bridge/corpus)
 and fits every clip with the daemon's defaults, grading each through the time map the
@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", action="store_true", help="one line per clip")
     parser.add_argument("--code", type=Path, help="another tempo_fit.py to grade (a baseline: "
                         "git show 53faf5b:bridge/post/tempo_fit.py > /tmp/old.py)")
+    parser.add_argument("--seed", type=int, default=0, help="corpus variant: 0 is the "
+                        "documented corpus; another number draws every clip afresh")
     args = parser.parse_args(argv)
     module = _load(args.code) if args.code else tempo_fit
     problem = renderer_available()
@@ -49,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     module.warm_up()
     rows: dict[str, list] = defaultdict(list)
     confidences: dict[str, list[float]] = defaultdict(list)
-    for clip in clips():
+    for clip in clips(args.seed):
         if args.only and clip.name not in args.only:
             continue
         audio = load(clip)

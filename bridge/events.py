@@ -115,6 +115,13 @@ CANCELLED = "cancelled"
 PROGRESS_STEP = 0.01
 
 
+# A clip's tempo lock: on the grid with its downbeat at 0; on the grid but kept on its nearest
+# beat because the downbeat was unclear (the bar line may be a beat or more away); timing left
+# as generated (no clear beat, or a tempo matching no level of the project's).
+TIMING_LOCKED, TIMING_NEAREST_BEAT, TIMING_LEFT_ALONE = "locked", "nearest_beat", "left_alone"
+TIMING_STATES = (TIMING_LOCKED, TIMING_NEAREST_BEAT, TIMING_LEFT_ALONE)
+
+
 @dataclass(frozen=True)
 class ClipInfo:
     """A finished clip file, complete on disk, with its sidecar already beside it."""
@@ -126,6 +133,10 @@ class ClipInfo:
     duration_s: float
     position_s: float | None
     client_id: str = ""
+    # How the tempo lock went: "" when it was not asked for, else one of TIMING_STATES, with
+    # the fit's reason. The sidecar says the same; OSC says it as the clip arrives.
+    timing: str = ""
+    timing_reason: str = ""
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,12 @@ from typing import Any
 from bridge.engine.base import Engine, EngineError, GenerationSpec
 from bridge.engine.styles import StyledEngine
 from bridge.engine.windows import WindowedEngine, can_window
-from bridge.events import ClipInfo
+from bridge.events import (
+    TIMING_LEFT_ALONE,
+    TIMING_LOCKED,
+    TIMING_NEAREST_BEAT,
+    ClipInfo,
+)
 from bridge.jobs import conditioning
 from bridge.jobs.queue import JobContext
 from bridge.musical_time import clip_samples, clip_seconds
@@ -86,6 +91,15 @@ def generation_seconds(request: GenerationRequest, engine: Engine, clip_s: float
     if request.loop:
         seconds += DEFAULT_CROSSFADE_S
     return seconds if windows else min(seconds, engine.max_seconds)
+
+
+def _timing(fit: tempo_fit.TempoFit | None) -> str:
+    """The clip's timing state for feedback (bridge.events.TIMING_STATES); "" without a fit."""
+    if fit is None:
+        return ""
+    if not fit.applied:
+        return TIMING_LEFT_ALONE
+    return TIMING_NEAREST_BEAT if fit.downbeat_kept_nearest else TIMING_LOCKED
 
 
 def use_tempo_lock(request: GenerationRequest, fit: FitSettings | None) -> bool:
@@ -248,6 +262,7 @@ class Pipeline:
             clips.append(ClipInfo(
                 path=str(paths.audio), sidecar=str(paths.sidecar), job_id=ctx.job_id,
                 variation=index, duration_s=n_samples / rate, position_s=request.position_s,
-                client_id=request.client_id,
+                client_id=request.client_id, timing=_timing(fit),
+                timing_reason=fit.reason if fit is not None else "",
             ))
 

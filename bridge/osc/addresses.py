@@ -125,6 +125,13 @@ ADDRESSES: tuple[OscAddress, ...] = (
                                   _a("duration_s", "f")),
                "a clip file is complete (absolute path); position -1 when none was given",
                "", "out"),
+    OscAddress(f"{PREFIX}/timing", (_a("job", "i"), _a("path", "s"), _a("timing", "s"),
+                                    _a("reason", "s")),
+               "right after /musicgen/clip, for clips that asked for tempo lock: locked (on "
+               "the grid, first downbeat at 0), nearest_beat (on the grid, but the downbeat was "
+               "unclear and the clip starts on its nearest beat: the bar line may be a beat or "
+               "more away) or left_alone (timing as generated), and the fit's reason",
+               "", "out"),
     OscAddress(f"{PREFIX}/error", (_a("about", "s"), _a("reason", "s")),
                "something was refused or failed: the address or job it concerns, and why",
                "", "out"),

@@ -83,6 +83,7 @@ STATUS_ADDRESS = f"{PREFIX}/status"
 PROGRESS_ADDRESS = f"{PREFIX}/progress"
 RETRY_ADDRESS = f"{PREFIX}/retry"
 CLIP_ADDRESS = f"{PREFIX}/clip"
+TIMING_ADDRESS = f"{PREFIX}/timing"
 ERROR_ADDRESS = f"{PREFIX}/error"
 LEARNED_ADDRESS = f"{PREFIX}/learned"
 STYLE_PROGRESS_ADDRESS = f"{PREFIX}/style_progress"
@@ -440,6 +441,9 @@ class OscFeedback:
                 position = clip.position_s if clip.position_s is not None else -1.0
                 self._send(OscOut.of(CLIP_ADDRESS, job, clip.path, position, clip.duration_s),
                            peers)
+                if clip.timing:
+                    self._send(OscOut.of(TIMING_ADDRESS, job, clip.path, clip.timing,
+                                         _cut(clip.timing_reason, MAX_REASON_CHARS)), peers)
         elif kind == job_events.RETRY:
             self._writing = False  # generating again
             self._send(OscOut.of(RETRY_ADDRESS, job, event.attempt, event.error), peers)

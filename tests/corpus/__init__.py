@@ -87,9 +87,14 @@ class Clip:
 CHORALES = ("bach/bwv66.6", "bach/bwv7.7", "bach/bwv269", "bach/bwv253")
 
 
-def clips() -> tuple[Clip, ...]:
-    """The full corpus: grooves, arrangements and pieces with a beat, then beatless controls."""
-    return _beat_clips() + _beatless_clips()
+def clips(variant: int = 0) -> tuple[Clip, ...]:
+    """The full corpus: grooves, arrangements and pieces with a beat, then beatless controls.
+
+    ``variant`` 0 is the corpus the tests and the documented figures use; another variant
+    draws every clip's tempo, start point, key, progression and player afresh (its seeds are
+    offset by ``VARIANT_SEED_STEP`` per variant), to check a change against clips it was not
+    tuned on."""
+    return _beat_clips(variant) + _beatless_clips(variant)
 
 
 # Names of the clips the test suite renders (a few seconds each on first use).
@@ -98,30 +103,35 @@ TEST_SUBSET = ("rock 0", "funk 0", "half-time 0", "six-eight 0", "house band 0",
                "pink noise 0", "drone 0")
 
 
-def by_name(name: str) -> Clip:
-    for clip in clips():
+def by_name(name: str, variant: int = 0) -> Clip:
+    for clip in clips(variant):
         if clip.name == name:
             return clip
     raise KeyError(name)
 
 
-@lru_cache(maxsize=1)
-def _beat_clips() -> tuple[Clip, ...]:
+# Seeds of a corpus variant are offset by this much per variant; clip seeds stay below it.
+VARIANT_SEED_STEP = 10000
+
+
+@lru_cache(maxsize=4)
+def _beat_clips(variant: int = 0) -> tuple[Clip, ...]:
+    base = VARIANT_SEED_STEP * variant
     out = []
     for index, groove in enumerate(GROOVES):
-        out.append(_beat_clip(f"{groove.name} 0", "groove", 100 + index, groove.meter,
+        out.append(_beat_clip(f"{groove.name} 0", "groove", base + 100 + index, groove.meter,
                               groove.bpm))
-        out.append(_beat_clip(f"{groove.name} band 0", "arrangement", 200 + index,
+        out.append(_beat_clip(f"{groove.name} band 0", "arrangement", base + 200 + index,
                               groove.meter, groove.bpm))
     for index, name in enumerate(CHORALES):
         for k, program in enumerate(("organ", "strings")):
             out.append(_beat_clip(f"chorale {name[5:]} {program}", "legato piece",
-                                  300 + 2 * index + k, "4/4", (70, 96)))
+                                  base + 300 + 2 * index + k, "4/4", (70, 96)))
     for index in range(3):
-        out.append(_beat_clip(f"fiddle jig {index}", "legato piece", 400 + index, "6/8",
+        out.append(_beat_clip(f"fiddle jig {index}", "legato piece", base + 400 + index, "6/8",
                               (100, 120)))
-        out.append(_beat_clip(f"string quartet {index}", "legato piece", 410 + index, "4/4",
-                              (80, 110)))
+        out.append(_beat_clip(f"string quartet {index}", "legato piece", base + 410 + index,
+                              "4/4", (80, 110)))
     return tuple(out)
 
 
@@ -140,14 +150,14 @@ def _beat_clip(name: str, category: str, seed: int, meter: str,
     return Clip(name, category, seed, project, meter, bars, False, true, downbeat)
 
 
-@lru_cache(maxsize=1)
-def _beatless_clips() -> tuple[Clip, ...]:
+@lru_cache(maxsize=4)
+def _beatless_clips(variant: int = 0) -> tuple[Clip, ...]:
     kinds = (("pad", 10), ("choir", 8), ("drone", 8), ("rubato piano", 10), ("pink noise", 6),
              ("speech", 10), ("applause", 6), ("sparse hits", 8), ("seashore", 4))
     out = []
     for k, (kind, count) in enumerate(kinds):
         for i in range(count):
-            seed = 1000 + 100 * k + i
+            seed = VARIANT_SEED_STEP * variant + 1000 + 100 * k + i
             rng = np.random.default_rng(seed)
             meter = str(rng.choice(["4/4", "4/4", "3/4", "6/8"]))
             project = float(round(rng.uniform(80, 140)))

@@ -52,6 +52,7 @@ def test_request_switch_overrides_the_config(tiny_engine, tmp_path):
     request = GenerationRequest(prompt="x", bpm=120, bars=1, seed=3, tempo_lock=False)
     (clip,) = _run(tmp_path, tiny_engine, request, tempo_lock=True)
     assert "tempo_locked" not in json.loads(Path(clip.sidecar).read_text())
+    assert clip.timing == ""  # no /musicgen/timing for a clip that did not ask for the lock
 
 
 def test_loop_mode_wraps_without_a_click(tiny_engine, tmp_path):
@@ -120,6 +121,9 @@ def test_a_clip_that_cannot_be_locked_is_generated_again_with_the_next_seed(tmp_
     assert sidecar["tempo_locked"] is True
     assert sidecar["attempt_reason"].startswith("attempt 1 (seed 40): variation 1: no clear beat")
     assert sidecar["attempt_reason"].endswith("kept: locked")
+    # What feedback says of the clip's timing (/musicgen/timing) is what the sidecar says.
+    assert clip.timing == ("nearest_beat" if sidecar["downbeat_kept_nearest"] else "locked")
+    assert clip.timing_reason == sidecar["tempo_fit_reason"]
 
 
 def test_retries_stop_at_the_limit_and_say_so(tmp_path):
@@ -130,3 +134,5 @@ def test_retries_stop_at_the_limit_and_say_so(tmp_path):
     assert engine.seeds == [7, 8]
     assert sidecar["attempt"] == 2 and sidecar["tempo_locked"] is False
     assert "kept: retries used up (variation 1: no clear beat" in sidecar["attempt_reason"]
+    assert clip.timing == "left_alone"
+    assert clip.timing_reason.startswith("no clear beat")

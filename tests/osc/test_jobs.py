@@ -185,3 +185,26 @@ def test_each_retry_of_a_clip_that_cannot_be_locked_is_reported(bridge):
     bridge.daemon.bus.publish(JobEvent(RETRY, 9, request, error="variation 1: no clear beat",
                                        attempt=2))
     assert bridge.target.expect("/musicgen/retry") == [9, 2, "variation 1: no clear beat"]
+
+
+def test_a_clip_kept_on_its_nearest_beat_says_so_over_osc(bridge):
+    # The issue: when the downbeat is unclear the clip lands on a beat that may not be its bar
+    # line; the DAW must hear it with the clip, not only find it in the sidecar.
+    from bridge.events import DONE, ClipInfo, JobEvent
+    from bridge.request import GenerationRequest
+
+    request = GenerationRequest(prompt="x", bpm=120, bars=1)
+    reason = "on the beat at 118.00 BPM; downbeat unclear (confidence 0.09): kept on the nearest"
+    clips = (ClipInfo("/c/c.wav", "/c/c.json", 7, 1, 2.0, None),
+             ClipInfo("/c/a.wav", "/c/a.json", 7, 2, 2.0, None, timing="nearest_beat",
+                      timing_reason=reason),
+             ClipInfo("/c/b.wav", "/c/b.json", 7, 3, 2.0, None, timing="locked",
+                      timing_reason="on the beat"))
+    bridge.daemon.bus.publish(JobEvent(DONE, 7, request, clips=clips))
+    messages = bridge.target.until("/musicgen/timing")
+    clip_paths = [args[1] for address, args in messages if address == "/musicgen/clip"]
+    # A clip that did not ask for tempo lock gets no timing message: the first one is a's.
+    assert clip_paths == ["/c/c.wav", "/c/a.wav"]
+    assert messages[-1][1] == [7, "/c/a.wav", "nearest_beat", reason]
+    assert bridge.target.expect("/musicgen/clip")[:2] == [7, "/c/b.wav"]
+    assert bridge.target.expect("/musicgen/timing") == [7, "/c/b.wav", "locked", "on the beat"]

@@ -22,12 +22,12 @@ from tests.corpus import RATE, by_name, load, renderer_available
 from tests.corpus.grading import grade
 
 
-def finished_sidecar(name: str) -> tuple[dict, object]:
+def finished_sidecar(name: str, variant: int = 0) -> tuple[dict, object]:
     """Run the clip through the daemon's finishing with tempo lock; return its sidecar
     fields as a DAW-side tool would read them back (JSON), and the clip."""
     problem = renderer_available()
     assert problem is None, problem
-    clip = by_name(name)
+    clip = by_name(name, variant)
     settings = OutputSettings()
     meter = Meter.parse(clip.meter)
     n = clip_samples(clip.bars, clip.project_bpm, meter, settings.sample_rate)
@@ -52,10 +52,28 @@ def test_groove_lands_with_its_downbeat_on_sample_0_and_every_beat_on_the_grid(n
     assert abs(clip.true_bpm - clip.project_bpm) >= 2.0
 
 
-@pytest.mark.parametrize("name", ["pad 0", "rubato piano 0", "speech 0", "sparse hits 0",
-                                  "pink noise 0", "drone 0"])
-def test_beatless_material_is_neither_stretched_nor_shifted(name):
-    sidecar, _ = finished_sidecar(name)
+# Legato pieces: bowed strings and organ with no percussive onset, found by the onsets of their
+# pitches. Before that second look they were all left alone (confidence 0.11-0.33).
+@pytest.mark.parametrize("name", ["chorale bwv66.6 organ", "chorale bwv66.6 strings",
+                                  "string quartet 0", "string quartet 2"])
+def test_legato_piece_lands_with_its_downbeat_on_sample_0_and_every_beat_on_the_grid(name):
+    sidecar, clip = finished_sidecar(name)
+    g = grade(clip, sidecar)
+    assert sidecar["tempo_locked"] is True
+    assert "legato pulse" in sidecar["tempo_fit_reason"]
+    assert g.downbeat_error_s <= 0.010, f"bar line {g.downbeat_error_s * 1000:.1f} ms from 0"
+    assert max(g.beat_errors_s) <= 0.010, f"a beat {max(g.beat_errors_s) * 1000:.1f} ms off"
+    assert g.tempo_error <= 0.001
+    assert abs(clip.true_bpm - clip.project_bpm) >= 2.0
+
+
+# "drone 2" has the most periodic pitched onsets of the beatless clips (a soundfont's LFO);
+# "sparse hits 1" of corpus variant 1 reached confidence 0.47 and was once stretched.
+@pytest.mark.parametrize("name,variant", [("pad 0", 0), ("rubato piano 0", 0), ("speech 0", 0),
+                                          ("sparse hits 0", 0), ("pink noise 0", 0),
+                                          ("drone 0", 0), ("drone 2", 0), ("sparse hits 1", 1)])
+def test_beatless_material_is_neither_stretched_nor_shifted(name, variant):
+    sidecar, _ = finished_sidecar(name, variant)
     assert sidecar["tempo_locked"] is False
     assert (sidecar["time_map_scale"], sidecar["time_map_offset_s"]) == (1.0, 0.0)
     assert (sidecar["stretch_ratio"], sidecar["offset_s"]) == (1.0, 0.0)
