@@ -86,6 +86,7 @@ QUEUED = "queued"
 STARTED = "started"
 PROGRESS = "progress"
 WRITING = "writing"
+RETRY = "retry"
 DONE = "done"
 FAILED = "failed"
 CANCELLED = "cancelled"
@@ -116,6 +117,8 @@ class JobEvent:
     progress: float = 0.0
     clips: tuple[ClipInfo, ...] = ()
     error: str = ""
+    # RETRY: the attempt about to start (2, 3, ...); ``error`` says why the last was dropped.
+    attempt: int = 0
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,14 @@ def _prompt_seconds(value: object) -> float:
     return seconds
 
 
+def _optional_retries(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 5:
+        raise ValueError(f"must be a whole number of retries 0-5, or null, got {value!r}")
+    return value
+
+
 def _optional_job(value: object) -> int | None:
     if value is None:
         return None
@@ -119,6 +127,8 @@ _OptionalFlag = Annotated[bool | None, Check(lambda v: None if v is None else _f
 _PromptSeconds = Annotated[float, Check(_prompt_seconds, {"type": "number", "minimum": 0.5,
                                                           "maximum": 25.0})]
 _Job = Annotated[int | None, Check(_optional_job, {"type": ["integer", "null"], "minimum": 0})]
+_Retries = Annotated[int | None, Check(_optional_retries, {"type": ["integer", "null"],
+                                                           "minimum": 0, "maximum": 5})]
 
 
 def param_field(name: str) -> Any:
@@ -170,6 +180,9 @@ class GenerationRequest:
     tempo_lock: _OptionalFlag = Field(
         default=None,
         description="fit the clip to the project tempo grid; null: the daemon's setting")
+    retries: _Retries = Field(default=None, description=(
+        "regenerate with the next seed up to this many times (0-5) when the clip cannot be "
+        "locked to the grid confidently; null: the daemon's [fit] setting"))
     parent_job: _Job = Field(default=None, description="the job these variations derive from")
 
     @classmethod

@@ -25,6 +25,7 @@ return {
     { name = "melody_audio", type = "string|null", required = false },
     { name = "loop", type = "boolean", required = false },
     { name = "tempo_lock", type = "boolean|null", required = false },
+    { name = "retries", type = "integer|null", required = false },
     { name = "parent_job", type = "integer|null", required = false },
   },
   params = {

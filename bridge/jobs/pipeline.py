@@ -106,6 +106,29 @@ def prepare_conditioning(request: GenerationRequest, engine: Engine,
     return conditioning.prepare(request, engine, clip_s=clip_s, gen_s=seconds)
 
 
+def use_retries(request: GenerationRequest, fit: FitSettings, tempo_lock: bool) -> int:
+    """How many times a clip that cannot be locked is generated again: the request's, else
+    [fit] retries; none without tempo lock (nothing to judge the clip by)."""
+    if not tempo_lock:
+        return 0
+    if request.retries is not None:
+        return request.retries
+    return fit.retries
+
+
+def _why_not_locked(fits: list[Any]) -> str | None:
+    """Why this attempt's clips are not confidently on the grid; None when every one is."""
+    for index, fit in enumerate(fits, start=1):
+        if fit is None:
+            continue
+        if not fit.applied:
+            return f"variation {index}: {fit.reason}"
+        if fit.downbeat_kept_nearest:
+            return (f"variation {index}: downbeat unclear (confidence "
+                    f"{fit.downbeat_confidence:.2f}), kept on the nearest beat")
+    return None
+
+
 class Pipeline:
     """One job, start to finish; handed its settings: [output] for the clip file, [fit] for
     the length and the grid, [prompt] template for the words the model reads."""
@@ -128,27 +151,48 @@ class Pipeline:
         seconds = generation_seconds(request, self.engine, clip_s, tempo_lock=lock,
                                      windows=windows)
         cond = conditioning.prepare(request, self.engine, clip_s=clip_s, gen_s=seconds)
-        seed = request.seed if request.seed is not None else secrets.randbelow(SEED_MAX + 1)
+        first_seed = request.seed if request.seed is not None else \
+            secrets.randbelow(SEED_MAX + 1)
         text = full_prompt(request, self.template)
+        retries = use_retries(request, self.fit, lock)
         log.info("job %d: %r, %d x %.2f s (clip %.2f s), seed %d", ctx.job_id, text,
-                 request.variations, seconds, clip_s, seed)
-        spec = GenerationSpec(
-            text=text, top_k=request.top_k, top_p=request.top_p,
-            temperature=request.temperature, cfg=request.cfg, seed=seed,
-            variations=request.variations, negative_prompt=request.negative_prompt,
-            **cond.spec_fields(),
-        )
+                 request.variations, seconds, clip_s, first_seed)
         engine = self.windowed if windows and self.windowed is not None else self.engine
-        generated = engine.generate(spec, ctx.progress, ctx.cancel)
-        # Sampling is done: 100 % now, so the seconds of finishing (fit, loudness) show as
-        # their own stage instead of a bar stuck at 98 %; "writing" once files are written.
-        ctx.progress(1.0)
         n_samples = clip_samples(request.bars, request.bpm, request.meter,
                                  self.settings.sample_rate)
+        grid = Grid(request.bpm, request.meter, request.bars) if lock else None
+        dropped: list[str] = []
+        for attempt in range(1, retries + 2):
+            # The next seed for each retry, so a seeded job stays reproducible.
+            seed = (first_seed + attempt - 1) % (SEED_MAX + 1)
+            spec = GenerationSpec(
+                text=text, top_k=request.top_k, top_p=request.top_p,
+                temperature=request.temperature, cfg=request.cfg, seed=seed,
+                variations=request.variations, negative_prompt=request.negative_prompt,
+                **cond.spec_fields(),
+            )
+            generated = engine.generate(spec, ctx.progress, ctx.cancel)
+            # Sampling is done: 100 % now, so the seconds of finishing (fit, loudness) show as
+            # their own stage instead of a bar stuck at 98 %; "writing" once files are written.
+            ctx.progress(1.0)
+            finished = [finish_to_grid(audio, generated.sample_rate, n_samples, self.settings,
+                                       grid=grid, loop=request.loop)
+                        for audio in generated.audio]
+            why = _why_not_locked([fit for _, fit in finished])
+            if why is None or attempt > retries:
+                break
+            dropped.append(f"attempt {attempt} (seed {seed}): {why}")
+            log.info("job %d: %s; generating again with seed %d", ctx.job_id, dropped[-1],
+                     (seed + 1) % (SEED_MAX + 1))
+            ctx.retrying(attempt + 1, why)
+        attempt_info: dict[str, Any] = {}
+        if retries:
+            attempt_info = {"attempt": attempt, "attempt_reason": "; ".join(
+                dropped + ["kept: " + ("locked" if why is None else f"retries used up ({why})")])}
         clips: list[ClipInfo] = []
         written: list[tuple[Any, dict[str, Any]]] = []
         try:
-            self._write_all(ctx, request, generated, cond, text, seed, lock, n_samples,
+            self._write_all(ctx, request, finished, cond, text, seed, n_samples, attempt_info,
                             clips, written)
         except BaseException:
             # All or nothing: a job whose variation 2 cannot be written leaves no variation 1
@@ -160,17 +204,14 @@ class Pipeline:
             self.writer.append_manifest(paths, sidecar)
         return tuple(clips)
 
-    def _write_all(self, ctx: JobContext, request: GenerationRequest, generated: Any,
-                   cond: conditioning.Conditioning, text: str, seed: int, lock: bool,
-                   n_samples: int, clips: list[ClipInfo],
-                   written: list[tuple[Any, dict[str, Any]]]) -> None:
+    def _write_all(self, ctx: JobContext, request: GenerationRequest,
+                   finished: list[tuple[Any, Any]], cond: conditioning.Conditioning, text: str,
+                   seed: int, n_samples: int, attempt_info: dict[str, Any],
+                   clips: list[ClipInfo], written: list[tuple[Any, dict[str, Any]]]) -> None:
         rate = self.settings.sample_rate
-        for index, audio in enumerate(generated.audio, start=1):
-            grid = Grid(request.bpm, request.meter, request.bars) if lock else None
-            finished, fit = finish_to_grid(audio, generated.sample_rate, n_samples,
-                                           self.settings, grid=grid, loop=request.loop)
+        for index, (audio, fit) in enumerate(finished, start=1):
             extra = {"loop": request.loop, **(tempo_fit.to_sidecar(fit) if fit else {}),
-                     **cond.sidecar(request)}
+                     **cond.sidecar(request), **attempt_info}
             if fit is not None and not fit.applied:
                 log.info("job %d v%d: timing left alone: %s", ctx.job_id, index, fit.reason)
             sidecar = build_sidecar(
@@ -180,7 +221,7 @@ class Pipeline:
             )
             if index == 1:
                 ctx.writing()
-            paths = self.writer.write(finished, sidecar, slug_source=request.prompt,
+            paths = self.writer.write(audio, sidecar, slug_source=request.prompt,
                                       manifest=False)
             written.append((paths, sidecar))
             clips.append(ClipInfo(

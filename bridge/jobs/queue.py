@@ -32,6 +32,7 @@ from bridge.events import (
     PROGRESS,
     PROGRESS_STEP,
     QUEUED,
+    RETRY,
     STARTED,
     WRITING,
     ClipInfo,
@@ -70,6 +71,10 @@ def _ignore_writing() -> None:
     """Default for a JobContext built outside a queue (engine tests)."""
 
 
+def _ignore_retry(attempt: int, reason: str) -> None:
+    """Default for a JobContext built outside a queue (engine tests)."""
+
+
 @dataclass(frozen=True)
 class JobContext:
     """What a run function gets: the request, a cancel event to honour, progress callbacks."""
@@ -80,6 +85,8 @@ class JobContext:
     _on_progress: Callable[[float], None] = field(
         default=_ignore_progress, repr=False, compare=False)
     _on_writing: Callable[[], None] = field(default=_ignore_writing, repr=False, compare=False)
+    _on_retry: Callable[[int, str], None] = field(default=_ignore_retry, repr=False,
+                                                  compare=False)
 
     def progress(self, fraction: float) -> None:
         """Report generation progress 0..1; cheap to call every step (events are throttled)."""
@@ -88,6 +95,10 @@ class JobContext:
     def writing(self) -> None:
         """Generation is done and the clips are being finished and written."""
         self._on_writing()
+
+    def retrying(self, attempt: int, reason: str) -> None:
+        """The clips are being generated again (``attempt`` 2, 3, ...) because of ``reason``."""
+        self._on_retry(attempt, reason)
 
 
 RunFn = Callable[[JobContext], tuple[ClipInfo, ...]]
@@ -402,7 +413,14 @@ class JobQueue:
             progress.finish()
             self._event(job_id, WRITING)
 
-        context = JobContext(job_id, info.request, cancel, progress.report, writing)
+        def retrying(attempt: int, reason: str) -> None:
+            with self._lock:
+                if self._running is not None and self._running.job_id == job_id:
+                    self._emit(JobEvent(RETRY, job_id, self._running.request, error=reason,
+                                        attempt=attempt))
+            self._flush()
+
+        context = JobContext(job_id, info.request, cancel, progress.report, writing, retrying)
         try:
             clips = tuple(self._run(context))
         except Cancelled:

@@ -80,6 +80,8 @@ ADDRESSES: tuple[OscAddress, ...] = (
     _setting("tempo_lock", "i", "1: fit clips to the tempo grid; 0: leave timing alone; "
              "-1: the config's [fit] setting"),
     _setting("loop", "i", "1: make clips loop seamlessly"),
+    _setting("retries", "i", "regenerate with the next seed up to N (0-5) times when a clip "
+             "cannot be locked to the grid; -1: the config's [fit] setting"),
     *_param_addresses(),
     OscAddress(f"{PREFIX}/generate", (_a("prompt", "s", optional=True),),
                "generate with the current state (optional prompt override for this job)",
@@ -114,6 +116,9 @@ ADDRESSES: tuple[OscAddress, ...] = (
     OscAddress(f"{PREFIX}/error", (_a("about", "s"), _a("reason", "s")),
                "something was refused or failed: the address or job it concerns, and why",
                "", "out"),
+    OscAddress(f"{PREFIX}/retry", (_a("job", "i"), _a("attempt", "i"), _a("reason", "s")),
+               "a job's clips are generated again with the next seed (attempt 2, 3, ...), "
+               "and why the last attempt was dropped", "", "out"),
     OscAddress(f"{PREFIX}/pong", (), "answer to /musicgen/ping", "", "out"),
     OscAddress(f"{PREFIX}/learned", (_a("param", "s"), _a("channel", "i"), _a("cc", "i")),
                "a MIDI control was bound by learn", "", "out"),
@@ -130,6 +135,7 @@ SETTING_FIELDS: dict[str, str] = {
     f"{PREFIX}/bars": "bars", f"{PREFIX}/seed": "seed", f"{PREFIX}/variations": "variations",
     f"{PREFIX}/position": "position_s", f"{PREFIX}/quality": "quality",
     f"{PREFIX}/tempo_lock": "tempo_lock", f"{PREFIX}/loop": "loop",
+    f"{PREFIX}/retries": "retries",
     **{f"{PREFIX}/{name}": name for name in KNOB_PARAMS},
 }
 

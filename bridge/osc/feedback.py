@@ -70,6 +70,7 @@ ERROR = "error"
 QUEUED_ADDRESS = f"{PREFIX}/queued"
 STATUS_ADDRESS = f"{PREFIX}/status"
 PROGRESS_ADDRESS = f"{PREFIX}/progress"
+RETRY_ADDRESS = f"{PREFIX}/retry"
 CLIP_ADDRESS = f"{PREFIX}/clip"
 ERROR_ADDRESS = f"{PREFIX}/error"
 LEARNED_ADDRESS = f"{PREFIX}/learned"
@@ -415,6 +416,9 @@ class OscFeedback:
                 position = clip.position_s if clip.position_s is not None else -1.0
                 self._send(OscOut.of(CLIP_ADDRESS, job, clip.path, position, clip.duration_s),
                            peers)
+        elif kind == job_events.RETRY:
+            self._writing = False  # generating again
+            self._send(OscOut.of(RETRY_ADDRESS, job, event.attempt, event.error), peers)
         elif kind == job_events.FAILED:
             self._failed = True
             self._send_error(f"job {job}", event.error or "failed", None, extra=peers)

@@ -66,6 +66,11 @@ class Sidecar(BaseModel):
         "where the clip belongs in the project, seconds; only when the request gave one"))
     client_id: String = Field(description="who asked (a Max device, a script); empty: unknown")
     format: String = Field(description='"wav" or "flac"')
+    time_map_scale: Annotated[float | None, _NUMBER] = Field(None, description=(
+        "tempo lock's time map: clip time t plays generated-audio time "
+        "time_map_scale * t + time_map_offset_s; only when tempo lock ran"))
+    time_map_offset_s: Annotated[float | None, _NUMBER] = Field(None, description=(
+        "the time map's offset, seconds of generated audio; only when tempo lock ran"))
 
 
 class SidecarField(NamedTuple):
@@ -125,7 +130,7 @@ def build_sidecar(request: GenerationRequest, *, full_prompt: str, seed: int, mo
     if request.position_s is not None:
         data["position_s"] = request.position_s
     for name, value in (extra or {}).items():
-        if name in Sidecar.model_fields:
+        if name in data:
             raise ValueError(f"extra field {name!r} would replace the sidecar contract's field; "
                              "give it another name")
         data[name] = value

@@ -74,15 +74,26 @@ MIN_CONFIDENCE = 0.4
 # MusicGen lands within about +-5 BPM of the prompt (8 % at 60, 4 % at 120). Farther than this
 # from every metrical level is a different tempo, and stretching that far colours the sound.
 MAX_DEVIATION = 0.10
+# A pulse found by searching around the project's levels (the tracker's matched none) must be
+# this clear: beatless material reaches 0.55 at the tracker's pulse on the corpus.
+RESCUE_CONFIDENCE = 0.75
 # A percentage tolerance means nothing without a length (0.5 % is 10 ms over 2 s but 320 ms
 # over 64 s): stretch whenever the drift over the whole clip would exceed this.
 DRIFT_TOLERANCE_S = 0.004
+# The stretcher's remainder is taken up by resampling only up to this pitch change.
+MAX_VARISPEED_CENTS = 3.5
+# Stretches tried to get there: the plain one, then ones pitch-shifted by these fractions of
+# the first one's remainder.
+PITCH_SPLITS = (0.0, 0.5, 0.25, 0.75)
 # A downbeat found this little before the clip start means the clip starts just after it:
 # pad the start with silence rather than drop a whole bar.
 PREROLL_TOLERANCE_S = 0.030
-# Candidate downbeats whose accent is within this fraction of the best are a tie (an even
-# click track has no downbeat); the earliest wins, dropping the least material.
-ACCENT_TIE = 0.03
+# Downbeat confidence (best minus runner-up over the spread of the candidates' evidence)
+# below this keeps the clip on its nearest beat rather than moving it by whole beats.
+DOWNBEAT_MARGIN = 0.15
+# The cut falls this far before the downbeat's onset, so the fade-in (4 ms by default)
+# passes before the transient.
+PRE_ATTACK_S = 0.004
 # Accent is read as the strongest onset this close to each candidate beat.
 ACCENT_WINDOW_S = 0.010
 
@@ -99,6 +110,13 @@ class TempoFit:
     over detected tempo: above 1 the clip was sped up (made shorter); 1.0 when not stretched.
     ``offset_s`` is the audio dropped before the first downbeat; negative means silence was
     added in front. ``applied`` is False when the timing was left as generated.
+
+    The time map: a time ``t`` in the fitted clip plays what was at
+    ``map_scale * t + map_offset_s`` in the audio given to ``fit_tempo``, after every pass
+    (stretch, varispeed, shift); identity when not applied. ``final_bpm`` is the tempo of the
+    fitted clip as measured on it (project units). ``downbeat_confidence`` is 0..1, how clearly
+    the chosen downbeat beat the runner-up; below DOWNBEAT_MARGIN the clip was kept on the
+    nearest beat rather than moved by whole beats, and ``downbeat_kept_nearest`` says so.
     """
 
     detected_bpm: float | None
@@ -108,6 +126,11 @@ class TempoFit:
     offset_s: float
     applied: bool
     reason: str
+    map_scale: float = 1.0
+    map_offset_s: float = 0.0
+    final_bpm: float | None = None
+    downbeat_confidence: float = 0.0
+    downbeat_kept_nearest: bool = False
 
 
 def to_sidecar(fit: TempoFit) -> dict[str, Any]:
@@ -118,6 +141,12 @@ def to_sidecar(fit: TempoFit) -> dict[str, Any]:
         "stretch_ratio": round(fit.stretch_ratio, 6),
         "offset_s": round(fit.offset_s, 6),
         "tempo_locked": fit.applied,
+        "time_map_scale": round(fit.map_scale, 9),
+        "time_map_offset_s": round(fit.map_offset_s, 6),
+        "final_bpm": None if fit.final_bpm is None else round(fit.final_bpm, 3),
+        "downbeat_confidence": round(fit.downbeat_confidence, 3),
+        "downbeat_kept_nearest": fit.downbeat_kept_nearest,
+        "tempo_fit_reason": fit.reason,
     }
 
 
@@ -133,12 +162,14 @@ def extra_seconds(bpm: float, meter: Meter | str, clip_s: float) -> float:
     return (1.0 + MAX_DEVIATION) * (clip_s + bar) - clip_s
 
 
-def warm_up() -> None:
+def warm_up() -> TempoFit:
     """Run one small fit, so the first real clip does not pay for librosa's numba compiling
-    (about 3 s, once per process). Call it from a background thread at start-up."""
-    t = np.arange(4 * ANALYSIS_RATE)
+    (about 3 s, once per process). Call it from a background thread at start-up. Returns the
+    fit of its click track (locked, on the beat at 120 BPM)."""
+    t = np.arange(6 * ANALYSIS_RATE)
     clicks = np.where(t % (ANALYSIS_RATE // 2) < 50, 0.5, 0.0).astype(np.float32)
-    fit_tempo(clicks[np.newaxis, :], ANALYSIS_RATE, bpm=120, meter=Meter(4, 4), bars=1)
+    return fit_tempo(clicks[np.newaxis, :], ANALYSIS_RATE, bpm=120, meter=Meter(4, 4),
+                     bars=1)[1]
 
 
 def fit_tempo(audio: np.ndarray, rate: int, *, bpm: float, meter: Meter | str, bars: int,
@@ -153,7 +184,6 @@ def fit_tempo(audio: np.ndarray, rate: int, *, bpm: float, meter: Meter | str, b
     meter = Meter.parse(meter)
     bars = check_bars(bars)
     rate = check_rate("rate", rate)
-    audio = as_audio(audio)
     grid_s = beat_seconds(bpm, meter)
 
     def unchanged(reason: str, confidence: float,
@@ -162,10 +192,14 @@ def fit_tempo(audio: np.ndarray, rate: int, *, bpm: float, meter: Meter | str, b
         return audio, TempoFit(detected, confidence, confidence >= min_confidence, 1.0, 0.0,
                                False, reason)
 
+    problem = _unusable(audio)
+    if problem:
+        return unchanged(problem + ": timing left as generated", 0.0, None)
+    audio = as_audio(audio)
     pulse = _measure(audio.mean(axis=0), rate, bpm)
     if pulse is None:
         return unchanged("too short, quiet or sparse to measure a tempo", 0.0, None)
-    period_s, phase_s, confidence = pulse
+    period_s, phase_s, confidence, fine = pulse
     level, ratio = _resolve_level(period_s, grid_s, meter)
     detected = bpm / ratio
     log.debug("pulse %.5f s (%.3f BPM) at %.4f s, %s of the grid beat, ratio %.5f, "
@@ -173,52 +207,128 @@ def fit_tempo(audio: np.ndarray, rate: int, *, bpm: float, meter: Meter | str, b
     if confidence < min_confidence:
         return unchanged(f"no clear beat (confidence {confidence:.2f} < {min_confidence:.2f}):"
                          " timing left as generated", confidence, detected)
+    reasons = []
     if abs(math.log(ratio)) > math.log1p(MAX_DEVIATION):
-        return unchanged(
-            f"pulse at {60.0 / period_s:.1f} BPM matches no metrical level of {bpm:g} BPM "
-            f"within {MAX_DEVIATION:.0%}: timing left as generated", confidence, detected)
+        missed = (f"pulse at {60.0 / period_s:.1f} BPM matches no metrical level of {bpm:g} "
+                  f"BPM within {MAX_DEVIATION:.0%}")
+        rescued = _rescue(fine, grid_s, meter)
+        if rescued is None:
+            return unchanged(missed + ": timing left as generated", confidence, detected)
+        period_s, phase_s, confidence = rescued
+        level, ratio = _resolve_level(period_s, grid_s, meter)
+        detected = bpm / ratio
+        reasons.append(f"{missed}; rescued at {60.0 / period_s:.2f} BPM "
+                       f"(confidence {confidence:.2f})")
 
-    reasons = [f"{_level_name(level)} at {detected:.2f} BPM"]
+    reasons.append(f"{_level_name(level)} at {detected:.2f} BPM")
     clip_s = clip_seconds(bars, bpm, meter)
     drift_s = abs(1.0 - 1.0 / ratio) * clip_s
+    # The map from the current audio's time to the generated audio's: t_gen = a * t + b.
+    scale, shift_s = 1.0, 0.0
+    final_bpm = detected
     if drift_s > DRIFT_TOLERANCE_S:
-        audio, phase_s = _stretch(audio, rate, ratio, period_s, phase_s, level * grid_s, clip_s)
+        stretched = _stretch(audio, rate, ratio, period_s, phase_s, level * grid_s, clip_s)
+        if stretched is None:
+            return unchanged(f"the stretcher could not reach {bpm:g} BPM within "
+                             f"{MAX_VARISPEED_CENTS} cents of pitch: timing left as generated",
+                             confidence, detected)
+        audio, phase_s, scale, shift_s, realised_s = stretched
+        final_bpm = bpm * level * grid_s / realised_s
         reasons.append(f"stretched by {ratio:.4f}")
     else:
         ratio = 1.0
         reasons.append(f"within tempo tolerance ({drift_s * 1000:.1f} ms drift), not stretched")
 
-    offset_s = _first_downbeat(audio.mean(axis=0), rate, phase_s, grid_s, level, meter)
+    offset_s, db_confidence, nearest = _first_downbeat(audio.mean(axis=0), rate, phase_s,
+                                                       grid_s, level, meter)
     offset = int(round(offset_s * rate))
     audio = _shift(audio, offset)
-    reasons.append(f"first downbeat moved from {offset / rate * 1000:.1f} ms to 0")
+    if nearest:
+        reasons.append(f"downbeat unclear (confidence {db_confidence:.2f}): kept on the "
+                       f"nearest beat, moved from {offset / rate * 1000:.1f} ms to 0")
+    else:
+        reasons.append(f"first downbeat moved from {offset / rate * 1000:.1f} ms to 0")
     reason = "; ".join(reasons)
     log.info("tempo fit: %s (confidence %.2f)", reason, confidence)
-    return audio, TempoFit(detected, confidence, True, ratio, offset / rate, True, reason)
+    return audio, TempoFit(bpm / scale if scale != 1.0 else detected, confidence, True, ratio,
+                           offset / rate, True, reason, map_scale=scale,
+                           map_offset_s=scale * offset / rate + shift_s, final_bpm=final_bpm,
+                           downbeat_confidence=db_confidence, downbeat_kept_nearest=nearest)
+
+
+def _unusable(audio: object) -> str | None:
+    """Why this audio cannot be tempo-fitted (a reason for the sidecar), or None."""
+    x = np.asarray(audio)
+    if x.ndim == 1:
+        x = x[np.newaxis, :]
+    if x.ndim != 2:
+        return None  # as_audio refuses it with the fix in the message
+    if x.shape[0] > 2:
+        return f"{x.shape[0]} channels (the fit reads mono or stereo)"
+    if x.shape[1] < 2:
+        return f"{x.shape[1]} samples"
+    if not np.isfinite(x).all():
+        return "NaN or infinite samples"
+    return None
 
 
 def _stretch(audio: np.ndarray, rate: int, ratio: float, period_s: float, phase_s: float,
-             target_s: float, clip_s: float) -> tuple[np.ndarray, float]:
-    """Time-stretch by ``ratio``; return the audio and the phase of its pulse, now target_s.
+             target_s: float, clip_s: float
+             ) -> tuple[np.ndarray, float, float, float, float] | None:
+    """Time-stretch by ``ratio`` so the pulse lasts ``target_s``. Returns (audio, phase of its
+    pulse, map scale, map offset, realised pulse period), the map taking the stretched audio's
+    time to the input's; None when the pulse cannot be brought within MAX_VARISPEED_CENTS.
 
     pedalboard runs Rubber Band's R3 engine offline, which realises only ratios on a grid
     about 0.4 % wide (1.0256 comes out as 43/42 = 1.0238) and still returns the requested
     length, the error piling up at the end: up to 0.2 %, 130 ms over a 64 s clip. So the
     pulse of the stretched audio is measured again and the remainder is taken up by
-    resampling, a pitch change of at most 3.4 cents: below what anyone hears and within the
-    model's own tuning scatter, where a second stretch would cost quality.
+    resampling, a pitch change of at most MAX_VARISPEED_CENTS: below what anyone hears and
+    within the model's own tuning scatter. A larger remainder (the grid is coarser at some
+    ratios: 1.0256 realised as 1.0232, 4 cents off) is stretched once more with the pitch
+    moved down by what the resampling will raise; if even that misses, the clip is left
+    alone.
     """
-    stretched = pedalboard.time_stretch(np.ascontiguousarray(audio), float(rate),
-                                        stretch_factor=ratio)
-    fine = _onset_envelope(_to_analysis_rate(stretched.mean(axis=0), rate))
-    realised_s, new_phase_s, _ = _fold_fit(fine, period_s / ratio, COARSE_SPAN / 2)
+    shift_cents, first_cents = 0.0, 0.0
+    best: tuple[float, np.ndarray, float, float] | None = None
+    for attempt in range(len(PITCH_SPLITS)):
+        stretched = pedalboard.time_stretch(np.ascontiguousarray(audio), float(rate),
+                                            stretch_factor=ratio,
+                                            pitch_shift_in_semitones=shift_cents / 100.0)
+        fine = _onset_envelope(_to_analysis_rate(stretched.mean(axis=0), rate))
+        realised_s, new_phase_s, _ = _fold_fit(fine, period_s / ratio, COARSE_SPAN / 2)
+        cents = 1200 * math.log2(realised_s / target_s)
+        if best is None or abs(cents + shift_cents) < abs(best[0]):
+            best = (cents + shift_cents, stretched, realised_s, new_phase_s)
+        if abs(best[0]) <= MAX_VARISPEED_CENTS:
+            break
+        # The stretcher's ratio grid is coarser than the cap at some ratios (1.0256 realised
+        # as 1.0232, 4 cents off). Stretch again with the pitch moved by part of what the
+        # resampling will take: pitch-shifting moves the stretcher's grid too, but with half
+        # the remainder shifted, either grid point it lands on leaves about half to resample.
+        log.debug("stretcher left %+.1f cents of pitch; stretching again", cents + shift_cents)
+        if attempt == 0:
+            first_cents = cents
+        if attempt + 1 < len(PITCH_SPLITS):
+            shift_cents = -PITCH_SPLITS[attempt + 1] * first_cents
+    assert best is not None  # PITCH_SPLITS is not empty
+    pitch_cents, stretched, realised_s, new_phase_s = best
+    if abs(pitch_cents) > MAX_VARISPEED_CENTS:
+        return None
     speed = realised_s / target_s
+    cents = 1200 * math.log2(speed)
     if abs(1.0 - 1.0 / speed) * clip_s > DRIFT_TOLERANCE_S:
         log.debug("stretcher realised %.5f of %.5f; resampling by %.5f (%+.2f cents)",
-                  ratio / speed, ratio, speed, 1200 * math.log2(speed))
+                  ratio / speed, ratio, speed, cents)
         stretched = _varispeed(stretched, rate, speed)
         new_phase_s /= speed
-    return stretched, new_phase_s
+        realised_s = target_s
+    # Beats at new_phase + k * realised play the input's beats at phase + n * period: the
+    # map is the line through them, with the beat pairing nearest the nominal (no offset).
+    scale = period_s / realised_s
+    offset = phase_s - scale * new_phase_s
+    offset -= period_s * round(offset / period_s)
+    return stretched, new_phase_s, scale, offset, realised_s
 
 
 def _varispeed(audio: np.ndarray, rate: int, speed: float) -> np.ndarray:
@@ -229,9 +339,10 @@ def _varispeed(audio: np.ndarray, rate: int, speed: float) -> np.ndarray:
 
 # --- measurement -------------------------------------------------------------------------
 
-def _measure(mono: np.ndarray, rate: int, bpm: float) -> tuple[float, float, float] | None:
-    """(period_s, phase_s, confidence) of the clip's pulse at the level the tracker chose;
-    None if the clip is too short, silent or has too few beats to say."""
+def _measure(mono: np.ndarray, rate: int, bpm: float
+             ) -> tuple[float, float, float, np.ndarray] | None:
+    """(period_s, phase_s, confidence, fine onset envelope) of the clip's pulse at the level
+    the tracker chose; None if the clip is too short, silent or has too few beats to say."""
     y = _to_analysis_rate(mono, rate)
     if y.size < 2 * ANALYSIS_RATE or not np.any(y):
         return None
@@ -250,7 +361,22 @@ def _measure(mono: np.ndarray, rate: int, bpm: float) -> tuple[float, float, flo
     periodicity = _periodicity(fine, period_s)
     log.debug("tracker %.2f BPM; fit %.3f BPM, periodicity %.3f, salience %.3f",
               float(tempo[0]), 60.0 / period_s, periodicity, salience)
-    return period_s, phase_s, math.sqrt(periodicity * salience)
+    return period_s, phase_s, math.sqrt(periodicity * salience), fine
+
+
+def _rescue(fine: np.ndarray, grid_s: float, meter: Meter) -> tuple[float, float, float] | None:
+    """(period_s, phase_s, confidence) of a pulse within MAX_DEVIATION of one of the project's
+    metrical levels, the grid beat first, found by folding the onset envelope there; None
+    unless one clears RESCUE_CONFIDENCE. For grooves whose tracker pulse landed at 4:3 or 4:5
+    of the truth, which no level explains."""
+    for level in sorted(_levels(meter), key=lambda k: abs(math.log(k))):
+        period_s, phase_s, salience = _fold_fit(fine, level * grid_s, MAX_DEVIATION)
+        confidence = math.sqrt(_periodicity(fine, period_s) * salience)
+        log.debug("rescue at %s: %.3f BPM, confidence %.3f", _level_name(level),
+                  60.0 / period_s, confidence)
+        if confidence >= RESCUE_CONFIDENCE:
+            return period_s, phase_s, confidence
+    return None
 
 
 def _tracked_period(tracked_s: np.ndarray) -> float:
@@ -384,7 +510,13 @@ def _energy_rise(band: np.ndarray) -> np.ndarray:
 
 # Causal filters: zero-phase ones ring before an attack and pull onsets early.
 _HIGHPASS = signal.butter(4, 2000.0, "highpass", fs=ANALYSIS_RATE, output="sos")
-_LOWPASS = signal.butter(4, 200.0, "lowpass", fs=ANALYSIS_RATE, output="sos")
+# Kicks sit at 40-90 Hz; a steep filter well under 100 Hz keeps bass notes and toms out.
+_KICK_LOWPASS = signal.butter(8, 80.0, "lowpass", fs=ANALYSIS_RATE, output="sos")
+# A snare's body: above the kick, below the cymbals.
+_SNARE_BAND = signal.butter(4, (150.0, 400.0), "bandpass", fs=ANALYSIS_RATE, output="sos")
+# The STFT the bass and chroma evidence read: 186 ms windows resolve bass notes a semitone
+# apart; 11.6 ms hops.
+EVIDENCE_FFT, EVIDENCE_HOP = 4096, 256
 
 
 # --- metrical level and downbeat -------------------------------------------------------------
@@ -416,50 +548,130 @@ def _resolve_level(period_s: float, grid_s: float, meter: Meter) -> tuple[float,
 
 
 def _first_downbeat(mono: np.ndarray, rate: int, phase_s: float, grid_s: float, level: float,
-                    meter: Meter) -> float:
-    """Time in seconds of the first downbeat of the on-tempo clip whose pulse (``level`` grid
-    beats long) has a beat at ``phase_s``.
+                    meter: Meter) -> tuple[float, float, bool]:
+    """(time in seconds of the first downbeat, downbeat confidence, kept on nearest beat) for
+    the on-tempo clip whose pulse (``level`` grid beats long) has a beat at ``phase_s``.
 
     Candidates are every position of the finer of the grid beat and the pulse in one bar; the
-    downbeat is the one whose beats carry the most accent across all bars.
+    downbeat is the one the bar-line evidence (``downbeat_evidence``) favours across all bars.
+    When the runner-up is within DOWNBEAT_MARGIN, moving by whole beats is a guess: the
+    clip starts on its nearest beat instead. The cut falls PRE_ATTACK_S before the onset, so
+    the fade-in passes before the transient.
     """
     y = _to_analysis_rate(mono, rate)
     pulse = grid_s * min(level, 1.0)
     bar = grid_s * meter.numerator
     first = phase_s - pulse * math.floor(phase_s / pulse)
-    candidates = first + pulse * np.arange(int(round(bar / pulse)))
-    accent = _accents(y, candidates, bar)
-    best = float(accent.max())
-    chosen = float(candidates[np.flatnonzero(accent >= best * (1.0 - ACCENT_TIE))[0]])
-    log.debug("downbeat candidates %s s, accents %s", np.round(candidates, 4),
-              np.round(accent, 3))
-    if chosen > bar - PREROLL_TOLERANCE_S:
-        chosen -= bar
-    return chosen
+    candidates = first + pulse * np.arange(max(1, int(round(bar / pulse))))
+    score = combined_evidence(downbeat_evidence(y, candidates, bar, pulse))
+    order = np.argsort(-score, kind="stable")
+    if score.size < 2:
+        confidence = 1.0
+    else:
+        spread = float(score[order[0]] - score.min())
+        confidence = float(score[order[0]] - score[order[1]]) / spread if spread > 0 else 0.0
+    log.debug("downbeat candidates %s s, scores %s, confidence %.2f",
+              np.round(candidates, 4), np.round(score, 3), confidence)
+    nearest = confidence < DOWNBEAT_MARGIN
+    if nearest:
+        chosen, span = float(candidates[0]), pulse
+    else:
+        chosen, span = float(candidates[order[0]]), bar
+    if chosen > span - PREROLL_TOLERANCE_S:
+        chosen -= span
+    return chosen - PRE_ATTACK_S, confidence, nearest
 
 
-def _accents(y: np.ndarray, candidates: np.ndarray, bar_s: float) -> np.ndarray:
-    """Mean accent of each candidate downbeat over all bars: the energy rise of the full band
-    and, on its own, of the band below 200 Hz (kicks mark bar lines), each scaled to mean 1
-    across the candidates so neither band outvotes the other by level alone."""
-    duration = y.size / ANALYSIS_RATE
-    total = np.zeros(candidates.size)
-    for env in (_energy_rise(y), _energy_rise(signal.sosfilt(_LOWPASS, y))):
-        scores = np.array([_mean_peak(env, np.arange(c, duration, bar_s)) for c in candidates])
-        mean = scores.mean()
-        if mean > 0:
-            total += scores / mean
+# How much each kind of bar-line evidence counts. Equal weights: on the rendered corpus
+# (tests/corpus) at the true beats they pick the downbeat in 36 of 42 clips; the best
+# weights found by a grid search reach 37, not worth fitting to 42 clips.
+EVIDENCE_WEIGHTS = {"kick_minus_snare": 1.0, "bass": 1.0, "harmony": 1.0}
+
+
+def combined_evidence(evidence: dict[str, np.ndarray]) -> np.ndarray:
+    total = np.zeros_like(next(iter(evidence.values())))
+    for name, scores in evidence.items():
+        total += EVIDENCE_WEIGHTS.get(name, 0.0) * scores
     return total
 
 
-def _mean_peak(env: np.ndarray, times_s: np.ndarray) -> float:
-    """Mean over ``times_s`` of the envelope's maximum within ACCENT_WINDOW_S of each."""
-    half = int(round(ACCENT_WINDOW_S / FINE_HOP_S))
-    centres = np.round(times_s / FINE_HOP_S).astype(np.int64)
-    centres = centres[(centres >= half) & (centres < env.size - half)]
-    if centres.size == 0:
-        return 0.0
-    return float(env[centres[:, None] + np.arange(-half, half + 1)].max(axis=1).mean())
+def downbeat_evidence(y: np.ndarray, candidates: np.ndarray, bar_s: float,
+                      pulse_s: float) -> dict[str, np.ndarray]:
+    """Per candidate downbeat (times in the first bar of ``y`` at ANALYSIS_RATE), how much
+    each kind of bar-line evidence it carries, averaged over all bars, as a contrast across
+    the candidates (``_contrast``):
+
+    - kick_minus_snare: the energy rise below 80 Hz (a steep filter: bass notes and toms stay
+      out) minus the snare band's, since in backbeat music the snare is the loudest full-band
+      onset and sits on 2 and 4;
+    - bass: spectral flux of the bass register (a new bass note starts the bar);
+    - harmony: chroma change across the candidate (chords change at bar lines).
+
+    The kick alone is not a kind of its own: where it differs from kick minus snare (a snare
+    bleeding below 80 Hz) it was wrong more often on the corpus.
+    """
+    duration = y.size / ANALYSIS_RATE
+    kick = _bar_means(_energy_rise(signal.sosfilt(_KICK_LOWPASS, y)), candidates, bar_s,
+                      duration)
+    snare = _bar_means(_energy_rise(signal.sosfilt(_SNARE_BAND, y)), candidates, bar_s,
+                       duration)
+    spectrum = np.abs(librosa.stft(y, n_fft=EVIDENCE_FFT, hop_length=EVIDENCE_HOP)) ** 2
+    freqs = librosa.fft_frequencies(sr=ANALYSIS_RATE, n_fft=EVIDENCE_FFT)
+    low = np.log1p(1e4 * spectrum[(freqs >= 35) & (freqs <= 300)] / max(spectrum.max(), 1e-30))
+    bass_flux = np.concatenate(([0.0], np.maximum(np.diff(low, axis=1), 0.0).sum(axis=0)))
+    frame_s = EVIDENCE_HOP / ANALYSIS_RATE
+    bass = _bar_means(bass_flux, candidates, bar_s, duration, hop_s=frame_s, reach=1)
+    # Tuning 0: estimating it costs time and only shifts all bins alike.
+    chroma = librosa.feature.chroma_stft(S=spectrum, sr=ANALYSIS_RATE, n_fft=EVIDENCE_FFT,
+                                         tuning=0.0)
+    harmony = _chroma_change(chroma, candidates, bar_s, pulse_s, duration, frame_s)
+    return {"kick_minus_snare": _contrast(kick) - _contrast(snare), "bass": _contrast(bass),
+            "harmony": _contrast(harmony)}
+
+
+def _contrast(x: np.ndarray) -> np.ndarray:
+    """Each candidate's evidence relative to the candidates' mean: +0.5 is half again as much
+    as the average position. A kind that is alike on every beat (a kick on all four) then
+    votes next to nothing, rather than having its noise blown up to a full vote."""
+    mean = float(x.mean()) if x.size else 0.0
+    if mean <= 1e-12:
+        return np.zeros_like(x)
+    return (x - mean) / mean
+
+
+def _bar_means(env: np.ndarray, candidates: np.ndarray, bar_s: float, duration: float,
+               hop_s: float = FINE_HOP_S, reach: int | None = None) -> np.ndarray:
+    """Per candidate: mean over all bars of the envelope's peak near that position."""
+    if reach is None:
+        reach = int(round(ACCENT_WINDOW_S / hop_s))
+    out = np.zeros(candidates.size)
+    for i, c in enumerate(candidates):
+        centres = np.round(np.arange(c, duration, bar_s) / hop_s).astype(np.int64)
+        centres = centres[(centres >= reach) & (centres < env.size - reach)]
+        if centres.size:
+            out[i] = env[centres[:, None] + np.arange(-reach, reach + 1)].max(axis=1).mean()
+    return out
+
+
+def _chroma_change(chroma: np.ndarray, candidates: np.ndarray, bar_s: float, pulse_s: float,
+                   duration: float, frame_s: float) -> np.ndarray:
+    """Per candidate: mean over bars of the cosine distance between the chroma of the pulse
+    before it and the pulse after it."""
+    width = max(1, int(round(pulse_s / frame_s)))
+    norm = chroma / np.maximum(np.linalg.norm(chroma, axis=0, keepdims=True), 1e-9)
+    cum = np.concatenate((np.zeros((12, 1)), np.cumsum(norm, axis=1)), axis=1)
+    out = np.zeros(candidates.size)
+    for i, c in enumerate(candidates):
+        frames = np.round(np.arange(c, duration, bar_s) / frame_s).astype(np.int64)
+        frames = frames[(frames >= width) & (frames + width <= norm.shape[1])]
+        if frames.size == 0:
+            continue
+        before = cum[:, frames] - cum[:, frames - width]
+        after = cum[:, frames + width] - cum[:, frames]
+        cos = (before * after).sum(axis=0) / np.maximum(
+            np.linalg.norm(before, axis=0) * np.linalg.norm(after, axis=0), 1e-9)
+        out[i] = float(np.mean(1.0 - cos))
+    return out
 
 
 # --- plumbing ---------------------------------------------------------------------------------

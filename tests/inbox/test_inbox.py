@@ -144,6 +144,7 @@ BAD_VALUES: dict[str, tuple[Any, str]] = {
     "melody_audio": (1.5, "melody_audio: must be a file path string or null, got 1.5"),
     "loop": (2, "loop: must be true or false, got 2"),
     "tempo_lock": ("x", "tempo_lock: must be true or false, got 'x'"),
+    "retries": (9, "retries: must be a whole number of retries 0-5, or null, got 9"),
     "parent_job": (-1, "parent_job: must be a job id (integer >= 0) or null, got -1"),
 }
 

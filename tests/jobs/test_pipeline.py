@@ -61,3 +61,72 @@ def test_loop_mode_wraps_without_a_click(tiny_engine, tmp_path):
     assert (rate, len(audio)) == (48000, 96000)  # one 4/4 bar at 120 BPM: 2 s
     assert json.loads(Path(clip.sidecar).read_text())["loop"] is True
     assert loop_discontinuity(audio.T) < 5
+
+
+class _SeededMaterial:
+    """An engine stand-in whose output depends on the seed: noise for the first seed, a
+    114 BPM kick-and-hat groove for the next. Records the seeds it was asked for."""
+
+    name = "stand-in"
+    model_id = "stand-in"
+    sample_rate = 32_000
+    frame_rate = 50.0
+    max_seconds = 30.0
+    capabilities = frozenset()
+
+    def __init__(self, groove_from_seed: int) -> None:
+        self.groove_from_seed = groove_from_seed
+        self.seeds: list[int] = []
+
+    def generate(self, spec, progress, cancel):
+        import numpy as np
+
+        from bridge.engine.base import GeneratedAudio
+
+        self.seeds.append(spec.seed)
+        rate, seconds = self.sample_rate, 12.0
+        n = int(seconds * rate)
+        rng = np.random.default_rng(spec.seed)
+        if spec.seed < self.groove_from_seed:
+            mono = 0.1 * rng.standard_normal(n)
+        else:
+            mono = np.zeros(n)
+            t = np.arange(int(0.2 * rate)) / rate
+            kick = 0.8 * np.sin(2 * np.pi * np.cumsum(50 + 100 * np.exp(-t * 35)) / rate) \
+                * np.exp(-t * 14)
+            for i in range(int(seconds * 114 / 60)):
+                start = int(round((0.3 + i * 60 / 114) * rate))
+                hat = 0.3 * rng.standard_normal(int(0.03 * rate)) * np.exp(-np.arange(
+                    int(0.03 * rate)) / rate * 100)
+                mono[start:start + hat.size] += hat[:max(0, n - start)]
+                if i % 2 == 0:
+                    mono[start:start + kick.size] += kick[:max(0, n - start)]
+        return GeneratedAudio(mono[np.newaxis, np.newaxis, :].astype(np.float32), rate)
+
+
+def test_a_clip_that_cannot_be_locked_is_generated_again_with_the_next_seed(tmp_path):
+    engine = _SeededMaterial(groove_from_seed=41)
+    request = GenerationRequest(prompt="x", bpm=120, bars=4, seed=40, retries=2)
+    retried: list[tuple[int, str]] = []
+    config = make_config(tmp_path, {"fit": {"tempo_lock": True}})
+    pipeline = make_pipeline(config, engine, tmp_path / "clips")
+    ctx = JobContext(5, request, threading.Event(),
+                     _on_retry=lambda attempt, why: retried.append((attempt, why)))
+    (clip,) = pipeline.run(ctx)
+    sidecar = json.loads(Path(clip.sidecar).read_text())
+    assert engine.seeds == [40, 41]
+    assert [a for a, _ in retried] == [2] and "no clear beat" in retried[0][1]
+    assert sidecar["seed"] == 41 and sidecar["attempt"] == 2
+    assert sidecar["tempo_locked"] is True
+    assert sidecar["attempt_reason"].startswith("attempt 1 (seed 40): variation 1: no clear beat")
+    assert sidecar["attempt_reason"].endswith("kept: locked")
+
+
+def test_retries_stop_at_the_limit_and_say_so(tmp_path):
+    engine = _SeededMaterial(groove_from_seed=10**6)
+    request = GenerationRequest(prompt="x", bpm=120, bars=4, seed=7, retries=1)
+    (clip,) = _run(tmp_path, engine, request, tempo_lock=True)
+    sidecar = json.loads(Path(clip.sidecar).read_text())
+    assert engine.seeds == [7, 8]
+    assert sidecar["attempt"] == 2 and sidecar["tempo_locked"] is False
+    assert "kept: retries used up (variation 1: no clear beat" in sidecar["attempt_reason"]

@@ -171,3 +171,17 @@ def test_the_first_status_counts_jobs_resumed_from_the_journal(make_bridge, tiny
     assert engine.entered.acquire(timeout=10)
     engine.release()
     assert after.target.expect("/musicgen/clip", timeout=30)[0] == 1
+
+
+def test_each_retry_of_a_clip_that_cannot_be_locked_is_reported(bridge):
+    # The job queue publishes a retry when the pipeline generates again (tests/jobs); here the
+    # daemon's feedback must carry it to OSC with the job, the attempt and the reason.
+    from bridge.events import RETRY, JobEvent
+    from bridge.request import GenerationRequest
+
+    bridge.client.send("/musicgen/retries", "i", 2)
+    assert bridge.client.expect("/musicgen/retries") == [2]
+    request = GenerationRequest(prompt="x", bpm=120, bars=1)
+    bridge.daemon.bus.publish(JobEvent(RETRY, 9, request, error="variation 1: no clear beat",
+                                       attempt=2))
+    assert bridge.target.expect("/musicgen/retry") == [9, 2, "variation 1: no clear beat"]

@@ -41,6 +41,8 @@ def test_ping_answers_pong(bridge):
     ("/musicgen/tempo_lock", "i", (0,), [0], "tempo_lock", False),
     ("/musicgen/tempo_lock", "T", (True,), [1], "tempo_lock", True),
     ("/musicgen/loop", "i", (1,), [1], "loop", True),
+    ("/musicgen/retries", "i", (2,), [2], "retries", 2),
+    ("/musicgen/retries", "i", (-1,), [-1], "retries", None),
     ("/musicgen/negative", "s", ("vocals",), ["vocals"], "negative_prompt", "vocals"),
     ("/musicgen/top_k", "i", (5000,), [2048], "top_k", 2048),  # clamped
     ("/musicgen/top_k", "f", (99.6,), [100], "top_k", 100),
@@ -74,6 +76,7 @@ def test_knobs_map_through_the_parameter_curve(bridge, name):
     ("/musicgen/seed", "i", (-5,), "seed must be an integer 0..2147483647 or -1"),
     ("/musicgen/position", "f", (-2.0,), "position must be seconds >= 0, or -1"),
     ("/musicgen/tempo_lock", "i", (2,), "tempo_lock must be 1"),
+    ("/musicgen/retries", "i", (9,), "retries must be 0-5, or -1"),
     ("/musicgen/tempo", "f", (float("nan"),), "must be a finite number, got nan"),
     ("/musicgen/prompt", "s", ("x" * 3000,), "must be at most 2000 characters"),
     ("/musicgen/prompt", "s", ("x" * 60000,), "60000 characters long"),

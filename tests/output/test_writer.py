@@ -119,6 +119,17 @@ def test_extra_fields_are_added_but_never_replace_the_contract():
         build_sidecar(request, **kwargs, extra={"when": CREATED})
 
 
+def test_tempo_lock_time_map_is_a_typed_optional_contract_field():
+    request = GenerationRequest(prompt="x", bpm=90.0, bars=1)
+    kwargs = dict(full_prompt="x", seed=1, model="m", settings=OutputSettings(), frames=10,
+                  job_id=1, variation=1, created=CREATED)
+    data = build_sidecar(request, **kwargs,
+                         extra={"time_map_scale": 1.04, "time_map_offset_s": 0.731})
+    assert (data["time_map_scale"], data["time_map_offset_s"]) == (1.04, 0.731)
+    with pytest.raises(ValueError, match="time_map_scale: expected a JSON number"):
+        build_sidecar(request, **kwargs, extra={"time_map_scale": "1.04"})
+
+
 def test_validation_names_every_bad_field():
     data = make_sidecar(10)
     del data["seed"]

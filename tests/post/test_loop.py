@@ -114,7 +114,10 @@ def test_discontinuity_metric_reads_a_continuous_wrap_low_and_a_step_high():
 
 def test_tempo_fitted_clip_loops_seamlessly_at_exactly_n_samples():
     # The whole loop-mode path: off-tempo material, generated long, fitted, then looped.
-    audio, fit = fit_tempo(tonal_groove(117, 12.0, 5), RATE, bpm=120, meter="4/4", bars=4)
+    # Starting mid-beat, so the fit cuts into sounding tones (4 ms before a kick), not into
+    # the silence it would pad in front of a kick on sample 0.
+    source = tonal_groove(117, 12.0, 5)[:, int(0.3 * RATE):]
+    audio, fit = fit_tempo(source, RATE, bpm=120, meter="4/4", bars=4)
     assert fit.applied
     n = 4 * 2 * RATE
     out = make_loop(audio, RATE, n)

@@ -144,7 +144,8 @@ def test_pattern_starting_mid_bar_gets_its_first_downbeat_moved_to_zero():
     audio, fit = fit_tempo(source, RATE, bpm=120, meter="4/4", bars=8)
     assert fit.applied
     # Beats 3 and 4 and the lead-in go: the downbeat was at lead + 2 beats, now sped up.
-    assert fit.offset_s == pytest.approx((lead_s + 2 * beat_s) * 114 / 120, abs=TOLERANCE_S)
+    assert fit.offset_s == pytest.approx((lead_s + 2 * beat_s) * 114 / 120 - 0.004,
+                                         abs=TOLERANCE_S)
     assert_on_grid(audio, seconds=16.0, beat_s=0.5, bar_s=2.0, expected_onsets=32)
 
 
@@ -153,7 +154,8 @@ def test_pattern_starting_just_after_its_downbeat_is_padded_not_cut_by_a_bar():
     source = drum_pattern(120, 40)[:, int(0.005 * RATE):]
     audio, fit = fit_tempo(source, RATE, bpm=120, meter="4/4", bars=8)
     assert fit.applied and fit.stretch_ratio == 1.0
-    assert fit.offset_s == pytest.approx(-0.005, abs=0.003)
+    # The cut falls 4 ms before the hit, so the fade-in passes before the transient.
+    assert fit.offset_s == pytest.approx(-0.005 - 0.004, abs=0.003)
     assert audio.shape[1] == source.shape[1] - round(fit.offset_s * RATE)
 
 
@@ -184,7 +186,7 @@ def test_compound_meter_finds_the_bar_of_six_eighths():
     audio, fit = fit_tempo(source, RATE, bpm=120, meter=Meter(6, 8), bars=8)
     assert fit.applied
     assert fit.detected_bpm == pytest.approx(116, abs=0.1)
-    assert fit.offset_s == pytest.approx(3 * eighth_s * 116 / 120, abs=TOLERANCE_S)
+    assert fit.offset_s == pytest.approx(3 * eighth_s * 116 / 120 - 0.004, abs=TOLERANCE_S)
     assert_on_grid(audio, seconds=12.0, beat_s=0.25, bar_s=1.5, expected_onsets=48)
 
 
@@ -193,7 +195,7 @@ def test_on_tempo_material_is_aligned_without_stretching():
     audio, fit = fit_tempo(source, RATE, bpm=120, meter="4/4", bars=8)
     assert fit.applied and fit.stretch_ratio == 1.0
     assert "not stretched" in fit.reason
-    assert fit.offset_s == pytest.approx(1.5, abs=TOLERANCE_S)
+    assert fit.offset_s == pytest.approx(1.5 - 0.004, abs=TOLERANCE_S)
     # Only the front was dropped: the rest is the source sample for sample.
     offset = round(fit.offset_s * RATE)
     np.testing.assert_array_equal(audio, source[:, offset:])
@@ -227,8 +229,6 @@ def test_silence_and_too_short_audio_are_left_alone():
 def test_bad_input_is_refused_with_the_fix_in_the_message():
     with pytest.raises(ValueError, match=r"\(channels, samples\).*squeeze the batch axis"):
         fit_tempo(np.zeros((1, 1, RATE), np.float32), RATE, bpm=120, meter="4/4", bars=1)
-    with pytest.raises(ValueError, match="NaN"):
-        fit_tempo(np.full((1, RATE), np.nan, np.float32), RATE, bpm=120, meter="4/4", bars=1)
     with pytest.raises(ValueError, match="bpm"):
         fit_tempo(np.zeros((1, RATE), np.float32), RATE, bpm=0, meter="4/4", bars=1)
     with pytest.raises(ValueError, match="rate"):
@@ -239,7 +239,12 @@ def test_sidecar_records_what_was_measured_and_done(fitted_114):
     _, fit = fitted_114
     sidecar = to_sidecar(fit)
     assert set(sidecar) == {"detected_bpm", "tempo_confidence", "stretch_ratio", "offset_s",
-                            "tempo_locked"}
+                            "tempo_locked", "time_map_scale", "time_map_offset_s", "final_bpm",
+                            "downbeat_confidence", "downbeat_kept_nearest",
+                            "tempo_fit_reason"}
+    assert sidecar["final_bpm"] == pytest.approx(120, abs=0.05)
+    # The generated audio ran 114/120 as fast: a clip second is 120/114 s of it.
+    assert sidecar["time_map_scale"] == pytest.approx(120 / 114, rel=1e-3)
     assert sidecar["tempo_locked"] is True
     assert sidecar["detected_bpm"] == pytest.approx(114, abs=0.1)
     assert 0 <= sidecar["tempo_confidence"] <= 1
@@ -256,5 +261,56 @@ def test_extra_seconds_covers_a_dropped_bar_and_the_slowest_stretch():
     assert extra_seconds(120, "4/4", 4.0) == pytest.approx(2.6)
 
 
-def test_warm_up_runs_the_whole_path_quietly():
-    warm_up()
+def test_warm_up_runs_the_whole_path_quietly(recwarn, caplog):
+    fit = warm_up()
+    assert fit.applied and fit.detected_bpm == pytest.approx(120, abs=0.1)
+    assert [str(w.message) for w in recwarn] == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= 30] == []
+
+
+BAD_AUDIO = {
+    "silence": np.zeros((2, 20 * RATE), np.float32),
+    "DC": np.full((2, 20 * RATE), 0.5, np.float32),
+    "clipped square wave": np.sign(np.sin(2 * np.pi * 110 * np.arange(20 * RATE) / RATE))
+    .astype(np.float32)[np.newaxis, :],
+    "one sample": np.ones((1, 1), np.float32),
+    "NaN": np.full((2, 20 * RATE), np.nan, np.float32),
+    "inf": np.concatenate((drum_pattern(120, 40), np.full((2, 1), np.inf, np.float32)), axis=1),
+    "8 channels": np.repeat(drum_pattern(116, 40)[:1], 8, axis=0),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_AUDIO))
+def test_bad_audio_is_left_alone_with_a_reason_never_stretched(name):
+    audio = BAD_AUDIO[name]
+    out, fit = fit_tempo(audio, RATE, bpm=120, meter="4/4", bars=8)
+    assert out is audio
+    assert not fit.applied and fit.reason
+    assert (fit.stretch_ratio, fit.offset_s, fit.map_scale, fit.map_offset_s) == (1, 0, 1, 0)
+
+
+def _placed_errors(source: np.ndarray, bpm: float, lead_s: float, beats: int) -> np.ndarray:
+    """Fit, read the time map back from the sidecar's JSON, place every hit of the source on
+    the clip with it, and return how far each lands from the hit found in the clip (s)."""
+    import json
+
+    audio, fit = fit_tempo(source, RATE, bpm=120, meter="4/4", bars=8)
+    sidecar = json.loads(json.dumps(to_sidecar(fit)))
+    hits = lead_s + np.arange(beats) * 60.0 / bpm
+    placed = (hits - sidecar["time_map_offset_s"]) / sidecar["time_map_scale"]
+    placed = placed[(placed > 0.0) & (placed < 16.0)]
+    found = onsets(audio)
+    return np.array([np.min(np.abs(found - p)) for p in placed])
+
+
+def test_time_map_places_every_hit_of_an_unstretched_clip_within_1_ms():
+    errors = _placed_errors(drum_pattern(120, 40, first_beat=1, lead_s=0.2), 120, 0.2, 40)
+    assert errors.size == 32 and errors.max() <= 0.001
+
+
+def test_time_map_places_hits_of_a_stretched_clip_within_the_stretchers_scatter():
+    # Rubber Band places each transient within a couple of ms of where the stretch puts it;
+    # the map is the line through all of them, so the typical hit is within 1 ms.
+    errors = _placed_errors(drum_pattern(114, 44, first_beat=2, lead_s=0.137), 114, 0.137, 44)
+    assert errors.size >= 30
+    assert np.median(errors) <= 0.001 and errors.max() <= 0.003

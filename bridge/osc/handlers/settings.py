@@ -47,6 +47,14 @@ def _tempo_lock(value: int) -> bool | None:
     return bool(value)
 
 
+def _retries(value: int) -> int | None:
+    if value == UNSET:
+        return None
+    if not 0 <= value <= 5:
+        raise ValueError(f"retries must be 0-5, or -1 (the daemon's [fit] setting), got {value}")
+    return value
+
+
 def _loop(value: int) -> bool:
     if value not in (0, 1):
         raise ValueError(f"loop must be 1 (seamless loop) or 0, got {value}")
@@ -62,6 +70,7 @@ CONVERT: dict[str, Callable[..., object]] = {
     "position_s": _position,
     "tempo_lock": _tempo_lock,
     "loop": _loop,
+    "retries": _retries,
 }
 
 
