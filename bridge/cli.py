@@ -20,6 +20,7 @@ from bridge.errors import reason_of
 from bridge.install.ardour import add_ardour_parser
 from bridge.midi_cli import add_midi_parser
 from bridge.params import PARAMS
+from bridge.style_cli import add_style_parser
 from bridge.worker.cli import add_worker_parser
 
 log = logging.getLogger("bridge")
@@ -124,6 +125,7 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="make the clip loop seamlessly")
     gen.add_argument("--no-tempo-lock", dest="tempo_lock", action="store_false", default=None,
                      help="leave the generated timing alone")
+    gen.add_argument("--style", help="a trained style (musicgen-bridge style list)")
     gen.add_argument("--position", dest="position_s", type=float,
                      help="where the clip belongs in the project (seconds), for the sidecar")
     gen.add_argument("--format", choices=("wav", "flac"))
@@ -162,6 +164,7 @@ def _build_parser() -> argparse.ArgumentParser:
     add_ardour_parser(sub)
     add_worker_parser(sub)
     _add_install_parsers(sub)
+    add_style_parser(sub)
     return parser
 
 
@@ -249,7 +252,7 @@ def _generate(args: argparse.Namespace) -> int:
     changes = {name: getattr(args, name) for name in
                ("prompt", "bpm", "meter", "bars", "key", *PARAMS, "seed", "quality",
                 "negative_prompt", "position_s", "audio_prompt", "prompt_seconds",
-                "keep_prompt", "melody_audio", "loop", "tempo_lock")
+                "keep_prompt", "melody_audio", "loop", "tempo_lock", "style")
                if getattr(args, name) is not None}
     for name in ("audio_prompt", "melody_audio"):
         if changes.get(name):

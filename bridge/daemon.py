@@ -14,12 +14,15 @@ import time
 from pathlib import Path
 from typing import Protocol
 
-from bridge.config import Config
+from bridge.config import Config, default_data_dir
 from bridge.engine.base import CONTINUATION, MELODY, NEGATIVE_PROMPT, Engine, GenerationSpec
+from bridge.engine.style_train import StyleTrainer, read_clips
+from bridge.engine.styles import list_styles, styles_root
 from bridge.events import ErrorReport, EventBus, JobInfo
 from bridge.jobs.conditioning import check_audio_paths
-from bridge.jobs.pipeline import Pipeline, check_duration, prepare_conditioning
+from bridge.jobs.pipeline import Pipeline, check_duration, prepare_conditioning, styled
 from bridge.jobs.queue import JobQueue
+from bridge.jobs.training import TrainingTask
 from bridge.midi.learn import check_learnable
 from bridge.musical_time import Meter
 from bridge.post import tempo_fit
@@ -42,7 +45,8 @@ def default_request(config: Config) -> GenerationRequest:
     return GenerationRequest(
         prompt=g.prompt, bpm=g.bpm, bars=g.bars, meter=Meter.parse(g.meter), key=g.key,
         top_k=g.top_k, top_p=g.top_p, temperature=g.temperature, cfg=g.cfg,
-        variations=g.variations, seed=None if g.seed == -1 else g.seed,
+        variations=g.variations, style_strength=g.style_strength,
+        seed=None if g.seed == -1 else g.seed,
         negative_prompt=g.negative_prompt, quality=config.prompt.quality,
     )
 
@@ -103,8 +107,10 @@ class Daemon:
         self.bus = EventBus()
         self.state = SessionState(default_request(config), publish=self.bus.publish)
         self.tempo = TempoArbiter(self.state, config.midi.tempo_source)
+        self.styles_root = styles_root(default_data_dir())
         self.pipeline = Pipeline(engine, self.out_dir, output=config.output, fit=config.fit,
-                                 template=config.prompt.template)
+                                 template=config.prompt.template,
+                                 styles_root=self.styles_root)
         self.queue = JobQueue(self.pipeline.run, self.bus.publish,
                               max_pending=config.queue.max_pending,
                               journal_path=config.journal_path if journal else None)
@@ -136,6 +142,10 @@ class Daemon:
         request = request if request is not None else self.state.snapshot()
         warnings = check_supported(request, self.engine, max_seconds=self.config.fit.max_seconds,
                                    audio_folders=self.audio_folders)
+        if styled(request):  # a missing style or one for another model: refused now
+            if self.pipeline.styles is None:
+                raise ValueError(f"the {self.engine.name} engine cannot apply styles")
+            self.pipeline.styles.switch.check(request.style)
         job_id = self.queue.submit(request, origin)
         self.last_submitted = (job_id, request)
         for warning in warnings:  # to /musicgen/error at the feedback targets; the job runs
@@ -144,6 +154,26 @@ class Daemon:
 
     def cancel(self, job_id: int | None = None) -> bool:
         return self.queue.cancel(job_id)
+
+    def styles(self) -> list[str]:
+        return [info.name for info in list_styles(self.styles_root)]
+
+    def train_style(self, name: str, clips: list[str], *, description: str = "",
+                    client_id: str = "") -> None:
+        """Queue training style ``name`` on ``clips`` (run between generation jobs, one step
+        at a time); the clips are checked now, so bad ones are refused with reasons at once."""
+        styles = self.pipeline.styles
+        if styles is None:
+            raise ValueError(f"the {self.engine.name} engine cannot train styles")
+        trainer = StyleTrainer(styles.reference, name, clips, self.styles_root,
+                               description=description)
+        read_clips(trainer.clip_paths, styles.reference.sample_rate)
+        # Fingerprint the base model now, before training swaps modules on the worker.
+        styles.switch.fingerprint  # noqa: B018
+        self.queue.submit_task(TrainingTask(trainer, self.bus.publish, client_id=client_id))
+
+    def cancel_training(self, name: str) -> bool:
+        return self.queue.cancel_task(f"style {name}")
 
     def jobs(self) -> list[JobInfo]:
         return self.queue.jobs()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -22,6 +21,7 @@ from pathlib import Path
 from bridge import __version__
 from bridge import config as config_mod
 from bridge.engine.hub import cached_size, hub_offline, human_size
+from bridge.preflight import bind_error, probe_writable
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
@@ -106,6 +106,8 @@ def check_model(ctx: Context) -> Check:
     if ctx.config is None:
         return Check("model", WARN, "not checked: the config is invalid")
     name = ctx.config.model.name
+    if ctx.config.model.backend == "remote":
+        return Check("model", OK, "loaded by the worker ([model] backend = \"remote\")")
     path = Path(name).expanduser()
     if path.exists():
         if not (path / "config.json").is_file():
@@ -124,22 +126,10 @@ def check_model(ctx: Context) -> Check:
                  "nothing to do (or pre-fetch: huggingface-cli download " + name + ")")
 
 
-def probe_writable(folder: Path) -> str | None:
-    """None when a file can be created in ``folder`` (made if missing); else the reason."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".doctor-probe-{os.getpid()}"
-        probe.write_bytes(b"probe")
-        probe.unlink()
-    except OSError as err:
-        return f"{err.strerror or err} ({folder})"
-    return None
-
-
 def _writable(name: str, folder: Path, shown: Path, fix: str) -> Check:
     reason = probe_writable(folder)
     if reason:
-        return Check(name, FAIL, f"not writable: {reason}", fix)
+        return Check(name, FAIL, f"not writable: {folder}: {reason}", fix)
     return Check(name, OK, f"writable: {shown}")
 
 
@@ -162,19 +152,16 @@ def check_osc_port(ctx: Context) -> Check:
     host, port = ctx.config.osc.host, ctx.config.osc.port
     if port == 0:
         return Check("OSC port", OK, f"{host}: any free port")
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.bind((host, port))
-        except OSError as err:
-            if err.errno == errno.EADDRINUSE:
-                who = _daemon_running(ctx.out_dir)
-                return Check("OSC port", WARN if who else FAIL,
-                             f"UDP {host}:{port} is in use" + (f" by {who}" if who else ""),
-                             "stop the other program, or set [osc] port (and the DAW's) to "
-                             "another port")
-            return Check("OSC port", FAIL, f"cannot listen on {host}:{port}: {err.strerror}",
-                         "set [osc] host to 127.0.0.1 or an address of this machine")
+    err = bind_error(host, port)
+    if err is not None:
+        if err.errno == errno.EADDRINUSE:
+            who = _daemon_running(ctx.out_dir)
+            return Check("OSC port", WARN if who else FAIL,
+                         f"UDP {host}:{port} is in use" + (f" by {who}" if who else ""),
+                         "stop the other program, or set [osc] port (and the DAW's) to "
+                         "another port")
+        return Check("OSC port", FAIL, f"cannot listen on {host}:{port}: {err.strerror}",
+                     "set [osc] host to 127.0.0.1 or an address of this machine")
     return Check("OSC port", OK, f"UDP {host}:{port} is free")
 
 
@@ -217,9 +204,28 @@ def check_reaper(ctx: Context) -> Check:
                  "" if ok else "musicgen-bridge reaper install")
 
 
+def check_worker(ctx: Context) -> Check:
+    """With [model] backend = "remote", the worker answers and takes our token."""
+    if ctx.config is None or ctx.config.model.backend != "remote":
+        return Check("worker", OK, "not used ([model] backend = \"local\")")
+    from bridge.engine.base import EngineError
+    from bridge.engine.loader import TOKEN_ENV
+    from bridge.engine.remote import RemoteEngine
+
+    model = ctx.config.model
+    try:
+        engine = RemoteEngine(model.worker_url, model.worker_token or os.environ.get(TOKEN_ENV, ""),
+                              retry_delays_s=())
+    except EngineError as err:
+        return Check("worker", FAIL, str(err)[:300],
+                     "start `musicgen-bridge worker` on the GPU machine (docs/cluster.md), or "
+                     "check [model] worker_url and worker_token")
+    return Check("worker", OK, f"{model.worker_url}: {engine.model_id}")
+
+
 CHECKS: tuple[Callable[[Context], Check | list[Check]], ...] = (
-    check_python, check_config, check_torch, check_model, check_output, check_journal,
-    check_osc_port, check_midi, check_reaper,
+    check_python, check_config, check_torch, check_model, check_worker, check_output,
+    check_journal, check_osc_port, check_midi, check_reaper,
 )
 
 

@@ -71,6 +71,25 @@ class Learned:
     mode: str = "absolute"  # a bridge.midi.mapping.MODES name
 
 
+# ---- styles: training progress and the result ----
+
+STYLE_PROGRESS = "progress"
+STYLE_DONE = "done"
+STYLE_FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class StyleEvent:
+    """Training style ``name``: progress 0..1, then done (``path``) or failed (``error``)."""
+
+    kind: str
+    name: str
+    progress: float = 0.0
+    path: str = ""
+    error: str = ""
+    client_id: str = ""
+
+
 # ---- jobs: queued ... done/failed/cancelled ----
 
 class JobState(str, Enum):

@@ -116,6 +116,9 @@ PARAMS: dict[str, ParamSpec] = {
                   "randomness of sampling; below 1 is conservative, above 1 adventurous"),
         ParamSpec("cfg", "CFG", float, 1.0, 15.0, 3.0, LINEAR, "",
                   "classifier-free guidance: how strongly the prompt steers; 1 turns it off"),
+        ParamSpec("style_strength", "Style", float, 0.0, 2.0, 1.0, LINEAR, "",
+                  "how strongly the chosen style (a trained LoRA adapter) applies; 0 is the "
+                  "base model exactly"),
         ParamSpec("variations", "Variations", int, 1, 8, 1, LINEAR, "",
                   "clips generated side by side in one batched call", knob=False),
     )

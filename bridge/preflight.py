@@ -16,8 +16,6 @@ from bridge.engine.device_names import check_device_name
 from bridge.errors import UserError, shown
 from bridge.jobs.journal import JournalLock
 
-HUB_HOST = "huggingface.co"
-
 
 def check_prompt(prompt: str | None, *, has_audio: bool = False, flag: str = "--prompt") -> None:
     if (prompt is None or not prompt.strip()) and not has_audio:
@@ -25,19 +23,17 @@ def check_prompt(prompt: str | None, *, has_audio: bool = False, flag: str = "--
                         f"\"dusty funk drums\"")
 
 
-def check_output_folder(folder: Path) -> None:
-    """The clip folder exists (or can be created) and a file can be written there: a probe
-    file is created and removed, because permission bits do not tell (ACLs, read-only mounts,
-    a full quota)."""
+def probe_writable(folder: Path) -> str | None:
+    """None when a file can be created in ``folder`` (made if missing); else the reason. A
+    probe file is created and removed, because permission bits do not tell (ACLs, read-only
+    mounts, a full quota, root)."""
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise UserError(f"cannot create the clip folder {shown(str(folder))}: {err.strerror}; "
-                        f"choose another with --out or [output] project_dir") from None
+        return f"it cannot be created: {err.strerror or err}"
     if not folder.is_dir():
-        raise UserError(f"the clip folder {shown(str(folder))} is not a folder; choose another "
-                        f"with --out or [output] project_dir")
+        return "it is not a folder"
     probe = folder / f".musicgen-probe-{secrets.token_hex(4)}.tmp"
     try:
         fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL
@@ -45,29 +41,45 @@ def check_output_folder(folder: Path) -> None:
         os.close(fd)
         os.unlink(probe)
     except OSError as err:
-        raise UserError(f"cannot write into the clip folder {shown(str(folder))}: "
-                        f"{err.strerror}; fix its permissions, or choose another with --out "
-                        f"or [output] project_dir") from None
+        return str(err.strerror or err)
+    return None
+
+
+def check_output_folder(folder: Path) -> None:
+    """The clip folder exists (or can be created) and a file can be written there."""
+    reason = probe_writable(folder)
+    if reason:
+        raise UserError(f"cannot write into the clip folder {shown(str(folder))} ({reason}); "
+                        f"fix its permissions, or choose another with --out or [output] "
+                        f"project_dir")
+
+
+def bind_error(host: str, port: int) -> OSError | None:
+    """Why a UDP socket cannot be bound to ``host``:``port`` now (None: it can; port 0 always
+    can). A host that does not resolve is an OSError too (socket.gaierror)."""
+    if port == 0:
+        return None
+    try:
+        family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.bind(address)
+    except OSError as err:
+        return err
+    return None
 
 
 def check_udp_port_free(host: str, port: int, *, what: str = "[osc] port",
                         flag: str = "--osc-port") -> None:
     """The OSC port can be bound (0: any free port, always fine)."""
-    if port == 0:
+    err = bind_error(host, port)
+    if err is None:
         return
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
-    except socket.gaierror as err:
+    if isinstance(err, socket.gaierror):
         raise UserError(f"cannot listen on {shown(host)}: {err.strerror}; set [osc] host to an "
-                        f"address of this machine (127.0.0.1 by default)") from None
-    family, _, _, _, address = infos[0]
-    with socket.socket(family, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.bind(address)
-        except OSError as err:
-            raise UserError(f"cannot listen for OSC on {host}:{port}: {err.strerror} (another "
-                            f"musicgen-bridge, or another program, uses it); stop it or choose "
-                            f"another port with {flag} or {what}") from None
+                        f"address of this machine (127.0.0.1 by default)")
+    raise UserError(f"cannot listen for OSC on {host}:{port}: {err.strerror} (another "
+                    f"musicgen-bridge, or another program, uses it); stop it or choose "
+                    f"another port with {flag} or {what}")
 
 
 def claim_journal(path: Path) -> JournalLock:
@@ -84,43 +96,10 @@ def check_device(name: str) -> None:
 
 
 def check_model_reachable(model: str) -> None:
-    """A hub id that is not in the local cache needs the network: without it, fail now with
-    one line instead of transformers' retries. When it is cached, stay offline (no retries
-    against an unreachable hub)."""
-    if not model.strip() or Path(model).expanduser().exists() or os.environ.get("HF_HUB_OFFLINE"):
+    """A hub id that is neither cached nor downloadable fails now, in one line, instead of
+    after transformers' retries (the same check the engine loader makes, before torch)."""
+    if not model.strip():
         return
-    if _in_hub_cache(model):
-        if not _hub_reachable():
-            os.environ["HF_HUB_OFFLINE"] = "1"
-        return
-    if not _hub_reachable():
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        raise UserError(f"model {shown(model)} is not downloaded yet and {HUB_HOST} cannot be "
-                        f"reached: connect to the network once so it is downloaded and cached, "
-                        f"or give --model DIR of a local copy (`musicgen-bridge tiny-model DIR` "
-                        f"builds a small test model)")
+    from bridge.engine.hub import check_reachable
 
-
-def _in_hub_cache(model: str) -> bool:
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:
-        return False
-    try:
-        # Read the cache location now: huggingface_hub fixes its default at import.
-        found = try_to_load_from_cache(model, "config.json",
-                                       cache_dir=os.environ.get("HF_HUB_CACHE") or None)
-    except Exception:  # a malformed id: let the loader say what is wrong with it
-        return True
-    return isinstance(found, str)
-
-
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    endpoint = os.environ.get("HF_ENDPOINT", f"https://{HUB_HOST}")
-    host = endpoint.split("://", 1)[-1].split("/", 1)[0]
-    name, _, port = host.partition(":")
-    try:
-        with socket.create_connection((name, int(port or 443)), timeout=timeout):
-            return True
-    except (OSError, ValueError):
-        return False
+    check_reachable(model)  # EngineError is a UserError: one line with the fix

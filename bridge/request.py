@@ -66,6 +66,15 @@ def _optional_path(value: object) -> str | None:
     return value
 
 
+def _style(value: object) -> str:
+    # The style's folder name (bridge.engine.styles checks it exists); "" is none.
+    if not isinstance(value, str) or len(value) > 48 or (value and not all(
+            c.isalnum() or c in "-_" for c in value)):
+        raise ValueError(f"must be a style name (letters, digits, '-', '_'; at most 48) or "
+                         f"empty for none, got {value!r}")
+    return value
+
+
 def _flag(value: object) -> bool:
     if isinstance(value, bool):
         return value
@@ -117,6 +126,9 @@ TopP = Annotated[float, PARAMS["top_p"].schema_check()]
 Temperature = Annotated[float, PARAMS["temperature"].schema_check()]
 Cfg = Annotated[float, PARAMS["cfg"].schema_check()]
 Variations = Annotated[int, PARAMS["variations"].schema_check()]
+StyleStrength = Annotated[float, PARAMS["style_strength"].schema_check()]
+_Style = Annotated[str, Check(_style, {"type": "string", "maxLength": 48,
+                                       "pattern": "^[A-Za-z0-9_-]*$"})]
 _Seconds = Annotated[float | None, Check(_optional_seconds, {"type": ["number", "null"],
                                                              "minimum": 0})]
 _Path = Annotated[str | None, Check(_optional_path, {"type": ["string", "null"],
@@ -154,6 +166,7 @@ class GenerationRequest:
     temperature: Temperature = param_field("temperature")
     cfg: Cfg = param_field("cfg")
     variations: Variations = param_field("variations")
+    style_strength: StyleStrength = param_field("style_strength")
     seed: Seed = Field(default=None, description="-1 or null: random")
     position_s: _Seconds = Field(
         default=None,
@@ -184,6 +197,8 @@ class GenerationRequest:
         "regenerate with the next seed up to this many times (0-5) when the clip cannot be "
         "locked to the grid confidently; null: the daemon's [fit] setting"))
     parent_job: _Job = Field(default=None, description="the job these variations derive from")
+    style: _Style = Field(default="", description=(
+        "a trained style (musicgen-bridge style list); empty: none"))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object], *, base: GenerationRequest | None = None

@@ -1032,6 +1032,101 @@
                     "text": "Status is a read-only textedit so a clip's path can be selected and copied when Live cannot import it.",
                     "linecount": 2
                 }
+            },
+            {
+                "box": {
+                    "id": "obj-67",
+                    "maxclass": "live.dial",
+                    "numinlets": 1,
+                    "numoutlets": 2,
+                    "patching_rect": [ 760.0, 352.0, 48.0, 48.0 ],
+                    "outlettype": [ "", "float" ],
+                    "presentation": 1,
+                    "presentation_rect": [ 312.0, 80.0, 48.0, 48.0 ],
+                    "parameter_enable": 1,
+                    "varname": "style_strength",
+                    "saved_attribute_attributes": {
+                        "valueof": {
+                            "parameter_longname": "Style",
+                            "parameter_shortname": "CFG",
+                            "parameter_type": 0,
+                            "parameter_mmin": 0.0,
+                            "parameter_mmax": 2.0,
+                            "parameter_initial": [ 1.0 ],
+                            "parameter_initial_enable": 1,
+                            "parameter_exponent": 1.0,
+                            "parameter_unitstyle": 1,
+                            "parameter_modmode": 0,
+                            "parameter_info": "how strongly the chosen style (a trained LoRA adapter) applies; 0 is the base model exactly"
+                        }
+                    }
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-68",
+                    "maxclass": "newobj",
+                    "numinlets": 1,
+                    "numoutlets": 1,
+                    "patching_rect": [ 760.0, 412.0, 150.0, 22.0 ],
+                    "outlettype": [ "" ],
+                    "text": "prepend knob style_strength"
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-69",
+                    "maxclass": "textedit",
+                    "numinlets": 1,
+                    "numoutlets": 4,
+                    "patching_rect": [ 760.0, 240.0, 120.0, 22.0 ],
+                    "outlettype": [ "", "int", "", "" ],
+                    "presentation": 1,
+                    "presentation_rect": [ 364.0, 80.0, 58.0, 20.0 ],
+                    "keymode": 1,
+                    "lines": 1,
+                    "parameter_enable": 0,
+                    "text": "",
+                    "varname": "style_text",
+                    "fontsize": 11.0,
+                    "annotation": "Style: the name of a trained style (musicgen-bridge style list); empty: none. Sent with each request."
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-70",
+                    "maxclass": "newobj",
+                    "numinlets": 2,
+                    "numoutlets": 2,
+                    "patching_rect": [ 760.0, 296.0, 62.0, 22.0 ],
+                    "outlettype": [ "", "" ],
+                    "text": "route text"
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-71",
+                    "maxclass": "newobj",
+                    "numinlets": 1,
+                    "numoutlets": 1,
+                    "patching_rect": [ 760.0, 328.0, 84.0, 22.0 ],
+                    "outlettype": [ "" ],
+                    "text": "prepend style"
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-72",
+                    "maxclass": "message",
+                    "numinlets": 2,
+                    "numoutlets": 1,
+                    "outlettype": [ "" ],
+                    "patching_rect": [ 900.0, 328.0, 72.0, 22.0 ],
+                    "presentation": 1,
+                    "presentation_rect": [ 364.0, 104.0, 58.0, 20.0 ],
+                    "text": "train_style",
+                    "annotation": "Train the style named in the field on the selected track's audio clips (5-50)."
+                }
             }
         ],
         "lines": [
@@ -1382,6 +1477,54 @@
                     "source": [ "obj-7", 1 ],
                     "destination": [ "obj-58", 0 ]
                 }
+            },
+            {
+                "patchline": {
+                    "source": [ "obj-67", 0 ],
+                    "destination": [ "obj-68", 0 ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [ "obj-68", 0 ],
+                    "destination": [ "obj-9", 0 ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [ "obj-7", 1 ],
+                    "destination": [ "obj-67", 0 ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [ "obj-69", 0 ],
+                    "destination": [ "obj-70", 0 ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [ "obj-70", 0 ],
+                    "destination": [ "obj-71", 0 ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [ "obj-71", 0 ],
+                    "destination": [ "obj-9", 0 ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [ "obj-7", 1 ],
+                    "destination": [ "obj-69", 0 ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [ "obj-72", 0 ],
+                    "destination": [ "obj-9", 0 ]
+                }
             }
         ],
         "parameters": {
@@ -1403,10 +1546,11 @@
                 "0": {
                     "index": 0,
                     "name": "MusicGen",
-                    "parameters": [ "Top-K", "Top-P", "Temperature", "CFG", "Bars", "Variations", "Generate", "Cancel" ]
+                    "parameters": [ "Top-K", "Top-P", "Temperature", "CFG", "Style", "Bars", "Variations", "Generate" ]
                 }
             },
-            "inherited_shortname": 1
+            "inherited_shortname": 1,
+            "obj-67": [ "Style", "Style", 0 ]
         },
         "dependency_cache": [
             {

@@ -26,7 +26,7 @@ var OUT_STATUS = 2; // -> status [textedit] (read-only, so a path can be selecte
 var OUT_PROGRESS = 3; // -> progress [slider], 0..100
 
 var PREFIX = "/musicgen";
-var KNOBS = ["top_k", "top_p", "temperature", "cfg"];
+var KNOBS = ["top_k", "top_p", "temperature", "cfg", "style_strength"];
 var INT_KNOBS = { top_k: true };
 
 // ClipSlot.create_audio_clip arrived in Live 12.0.5; Track.create_audio_clip is gated on the same
@@ -49,8 +49,16 @@ var HANDLERS = {
     "/musicgen/status": "onStatus",
     "/musicgen/progress": "onProgress",
     "/musicgen/clip": "onClip",
-    "/musicgen/error": "onError"
+    "/musicgen/error": "onError",
+    "/musicgen/style_list": "onStyleList",
+    "/musicgen/style_progress": "onStyleProgress",
+    "/musicgen/style_done": "onStyleDone"
 };
+
+// bridge.engine.style_train and bridge.engine.styles: clips per style, and a style's name.
+var STYLE_MIN_CLIPS = 5;
+var STYLE_MAX_CLIPS = 50;
+var STYLE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$/;
 
 // ---------------------------------------------------------------------------------------------
 // Pure helpers
@@ -237,6 +245,34 @@ function idsOf(listValue) {
     return ids;
 }
 
+// The audio files of the selected track's clips (session slots, then the arrangement), each
+// once: what a style is trained on.
+function selectedTrackFiles(L) {
+    var track = new L("live_set view selected_track");
+    if (Number(track.id) === 0) {
+        return [];
+    }
+    var ids = [];
+    idsOf(track.get("clip_slots")).forEach(function (slotId) {
+        var slot = new L("id " + slotId);
+        if (num(slot.get("has_clip")) === 1) {
+            ids = ids.concat(idsOf(slot.get("clip")));
+        }
+    });
+    ids = ids.concat(idsOf(track.get("arrangement_clips")));
+    var files = [];
+    var seen = {};
+    ids.forEach(function (id) {
+        var clip = new L("id " + id);
+        var path = String(first(clip.get("file_path")) || "");
+        if (num(clip.get("is_audio_clip")) === 1 && path && !seen[path]) {
+            seen[path] = true;
+            files.push(path);
+        }
+    });
+    return files;
+}
+
 function arrangementClips(L, track) {
     return idsOf(track.get("arrangement_clips")).map(function (id) {
         var clip = new L("id " + id);
@@ -341,6 +377,7 @@ function Bridge(deps) {
     this.variations = 1;
     this.seed = -1;
     this.knobs = {};
+    this.style = null; // null: never set here, the daemon's state decides
     this.tempo = 120.0;
     this.meter = [4, 4];
 
@@ -504,6 +541,9 @@ Bridge.prototype.sendSnapshot = function (target) {
             this.send(PREFIX + "/" + KNOBS[i], [this.knobs[KNOBS[i]]]);
         }
     }
+    if (this.style !== null) {
+        this.send(PREFIX + "/style", [this.style]);
+    }
     // -1 clears a position an earlier Arrangement request (from any device) left behind.
     this.send(PREFIX + "/position", [target.positionS !== null ? target.positionS : -1]);
 };
@@ -563,6 +603,50 @@ Bridge.prototype.cancel = function () {
     }
     var total = ids.length + this.pending.length;
     this.status(total ? "cancelling " + total + " job(s)" : "nothing to cancel");
+};
+
+// ---- styles: train one from the selected track's clips, pick one by name
+
+// NAME, or the name in the device's style field.
+Bridge.prototype.trainStyle = function (words) {
+    var name = joinWords(words) || this.style || "";
+    if (!STYLE_NAME.test(name)) {
+        this.status("a style name is letters and digits and - and _ (up to 48)");
+        return;
+    }
+    var files = selectedTrackFiles(this.L);
+    if (files.length < STYLE_MIN_CLIPS || files.length > STYLE_MAX_CLIPS) {
+        this.status("select a track with " + STYLE_MIN_CLIPS + " to " + STYLE_MAX_CLIPS +
+                    " audio clips to train on (it has " + files.length + ")");
+        return;
+    }
+    for (var i = 0; i < files.length; i++) {
+        this.send(PREFIX + "/style_clip", [files[i]]);
+    }
+    this.send(PREFIX + "/train", [name]);
+    this.status("training style " + name + " on " + files.length + " clips");
+};
+
+// The style the device's jobs use (sent with each request's snapshot); empty: none.
+Bridge.prototype.setStyle = function (words) {
+    this.style = joinWords(words);
+};
+
+Bridge.prototype.listStyles = function () {
+    this.send(PREFIX + "/styles", []);
+};
+
+Bridge.prototype.onStyleList = function (args) {
+    var names = String(args[0] || "").split(" ").filter(function (n) { return n; });
+    this.status(names.length ? "styles: " + names.join(" ") : "no styles trained yet");
+};
+
+Bridge.prototype.onStyleProgress = function (args) {
+    this.status("training style " + args[0] + " " + Math.round(num(args[1]) * 100) + " %");
+};
+
+Bridge.prototype.onStyleDone = function (args) {
+    this.status("style " + args[0] + " is ready");
 };
 
 // ---- feedback from the daemon
@@ -720,6 +804,9 @@ function replyport(value) { maxBridge().setReplyPort(value); }
 function generate() { maxBridge().generate(); }
 function cancel() { maxBridge().cancel(); }
 function continue_last() { maxBridge().continueLast(); }
+function train_style() { maxBridge().trainStyle(arrayfromargs(arguments)); }
+function style() { maxBridge().setStyle(arrayfromargs(arguments)); }
+function styles() { maxBridge().listStyles(); }
 
 // OSC from [udpreceive] arrives with the address as the message selector.
 function anything() {
@@ -749,6 +836,7 @@ if (typeof module !== "undefined" && module.exports) {
         parseClipReply: parseClipReply,
         sceneIndexFromPath: sceneIndexFromPath,
         secondsToBeats: secondsToBeats,
+        selectedTrackFiles: selectedTrackFiles,
         sessionImport: sessionImport,
         versionAtLeast: versionAtLeast
     };

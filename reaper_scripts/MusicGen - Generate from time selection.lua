@@ -12,12 +12,14 @@
 --   - **MusicGen - Continue from time selection**: continue the audio in the selection.
 --   - **MusicGen - Importer**: background script that brings finished clips in.
 --   - **MusicGen - Settings**: the daemon's folder and default knobs, per project.
+--   - **MusicGen - Train style from selected items**: teach the model a sound from 5-50 items.
 --
 --   Needs the daemon (`musicgen-bridge serve`); see docs/reaper.md in the repository.
 -- @provides
 --   [main] MusicGen - Continue from time selection.lua
 --   [main] MusicGen - Importer.lua
 --   [main] MusicGen - Settings.lua
+--   [main] MusicGen - Train style from selected items.lua
 --   [nomain] MusicGen_lib.lua
 --   [nomain] MusicGen_json.lua
 --   [nomain] MusicGen_schema.lua

@@ -14,6 +14,7 @@ return {
     { name = "temperature", type = "number", required = false },
     { name = "cfg", type = "number", required = false },
     { name = "variations", type = "integer", required = false },
+    { name = "style_strength", type = "number", required = false },
     { name = "seed", type = "integer|null", required = false },
     { name = "position_s", type = "number|null", required = false },
     { name = "client_id", type = "string", required = false },
@@ -27,6 +28,7 @@ return {
     { name = "tempo_lock", type = "boolean|null", required = false },
     { name = "retries", type = "integer|null", required = false },
     { name = "parent_job", type = "integer|null", required = false },
+    { name = "style", type = "string", required = false },
   },
   params = {
     top_k = { label = "Top-K", min = 1, max = 2048, default = 250, integer = true },
@@ -34,6 +36,7 @@ return {
     temperature = { label = "Temperature", min = 0.05, max = 4, default = 1, integer = false },
     cfg = { label = "CFG", min = 1, max = 15, default = 3, integer = false },
     variations = { label = "Variations", min = 1, max = 8, default = 1, integer = true },
+    style_strength = { label = "Style", min = 0, max = 2, default = 1, integer = false },
   },
   min_bpm = 20,
   max_bpm = 400,

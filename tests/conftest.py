@@ -34,6 +34,16 @@ def tiny_engine(tiny_model_dir: Path):
     return load_engine(str(tiny_model_dir), device="cpu")
 
 
+@pytest.fixture(scope="module")
+def own_tiny_engine(tmp_path_factory: pytest.TempPathFactory):
+    """A TransformersEngine on its own tiny model, one per test module: for tests that change
+    the model they use (style adapters), so the shared ``tiny_engine`` stays the base model."""
+    from bridge.engine.tiny_model import build_tiny_model
+    from bridge.engine.transformers_engine import load_engine
+
+    return load_engine(str(build_tiny_model(tmp_path_factory.mktemp("own-tiny"))), device="cpu")
+
+
 @pytest.fixture
 def no_thread_leaks() -> Iterator[None]:
     """Fail a test that leaves a thread running (a server, worker or follower not stopped).

@@ -28,12 +28,15 @@ def _declared() -> dict[str, str]:
 
 
 # Packages whose modules need an optional extra: (folder, extra, imports the extra brings along)
-EXTRAS = [("bridge/worker", "cluster", {"starlette"})]  # ray[serve] installs starlette
+EXTRAS = [("bridge/worker", "cluster", {"starlette"}),  # ray[serve] installs starlette
+          ("bridge/engine/styles.py", "styles", set()),
+          ("bridge/engine/style_train.py", "styles", set())]
 
 
 def _top_level_imports(folder: str = "bridge", skip: tuple[str, ...] = ()) -> set[str]:
     names: set[str] = set()
-    for path in (ROOT / folder).rglob("*.py"):
+    top = ROOT / folder
+    for path in ([top] if top.is_file() else top.rglob("*.py")):
         if any(path.is_relative_to(ROOT / s) for s in skip):
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):

@@ -46,6 +46,19 @@ def test_a_hub_model_not_cached_offline_fails_naming_tiny_model(tmp_path, monkey
     assert "facebook/musicgen-small" in check.detail and "tiny-model" in check.fix
 
 
+def test_an_unreachable_worker_fails_naming_the_worker_and_local_needs_none(tmp_path):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again below: nothing listens there
+    config = _config(tmp_path, f'[model]\nbackend = "remote"\n'
+                               f'worker_url = "http://127.0.0.1:{port}"\n')
+    check = doctor.check_worker(_ctx(tmp_path, config=config))
+    assert check.status == FAIL and f"127.0.0.1:{port}" in check.detail
+    assert "musicgen-bridge worker" in check.fix
+    assert doctor.check_model(_ctx(tmp_path, config=config)).status == OK  # the worker's job
+    assert doctor.check_worker(_ctx(tmp_path)).status == OK  # local: no worker to reach
+
+
 def test_an_unwritable_output_folder_fails_with_the_fix(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")

@@ -18,9 +18,9 @@ PACKAGE = ROOT / "bridge"
 
 # Higher rank may import lower rank; equal rank only within the same room.
 RANKS: dict[str, int] = {
-    "__main__": 11, "cli": 10, "midi_cli": 9, "services": 9, "preflight": 9,
+    "__main__": 11, "cli": 10, "midi_cli": 9, "style_cli": 9, "services": 9,
     "doctor": 9,
-    "daemon": 8, "worker": 8, "install": 8,
+    "daemon": 8, "worker": 8, "install": 8, "preflight": 8,
     "config": 7,
     "osc": 6, "midi": 6, "inbox": 6,
     "session": 5,

@@ -12,6 +12,8 @@ def test_documented_ranges_and_defaults():
     assert (PARAMS["temperature"].minimum, PARAMS["temperature"].maximum) == (0.05, 4.0)
     assert (PARAMS["cfg"].minimum, PARAMS["cfg"].maximum, PARAMS["cfg"].default) == (1, 15, 3)
     assert (PARAMS["variations"].minimum, PARAMS["variations"].maximum) == (1, 8)
+    assert (PARAMS["style_strength"].minimum, PARAMS["style_strength"].maximum,
+            PARAMS["style_strength"].default) == (0, 2, 1)
     assert defaults()["top_k"] == 250 and isinstance(defaults()["top_k"], int)
 
 
@@ -21,7 +23,9 @@ def test_the_knobs_are_what_a_fresh_controller_turns_in_order():
     bindings = sorted(parse_mappings({}), key=lambda b: b.cc)
     assert [(b.cc, b.channel, b.param) for b in bindings] == [
         (21, None, "top_k"), (22, None, "top_p"), (23, None, "temperature"), (24, None, "cfg")]
-    assert tuple(b.param for b in bindings) == KNOB_PARAMS
+    # A fifth knob, the style's strength, is bound by MIDI learn or the config, not by default.
+    assert KNOB_PARAMS == ("top_k", "top_p", "temperature", "cfg", "style_strength")
+    assert tuple(b.param for b in bindings) == KNOB_PARAMS[:4]
 
 
 def test_curves_log_for_top_k_and_temperature_linear_for_the_rest():

@@ -57,4 +57,5 @@ def test_a_journal_line_from_the_previous_release_loads_and_is_written_back_the_
     written = r.to_dict()
     assert {k: v for k, v in written.items() if k in data} == data
     # Fields added since that release are written with their defaults ("use the daemon's").
-    assert {k: v for k, v in written.items() if k not in data} == {"retries": None}
+    assert {k: v for k, v in written.items() if k not in data} == {
+        "retries": None, "style": "", "style_strength": 1.0}

@@ -57,6 +57,10 @@ class GenerationSpec:
     # counts the new audio only, and the result holds only the new frames' codes and audio
     # unless keep_prompt (see bridge.engine.windows).
     prefix_codes: np.ndarray | None = None
+    # A trained style (LoRA adapter, bridge.engine.styles) and its scale; "" or 0: the base
+    # model exactly. Only engines wrapped in StyledEngine honour it.
+    style: str = ""
+    style_strength: float = 0.0
 
 
 @dataclass(frozen=True)

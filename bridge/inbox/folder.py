@@ -40,6 +40,7 @@ from bridge.engine.base import EngineError
 from bridge.errors import MAX_NAME_CHARS, UserError, bounded, reason_of, shown
 from bridge.files import is_temp_name, remove_quietly, write_atomically
 from bridge.inbox.settings import InboxSettings
+from bridge.inbox.train import is_train_request, parse_train_request
 from bridge.jobs.queue import QueueFull
 from bridge.reading import NotARegularFile, TooLarge, kind_of, read_regular
 from bridge.request import REQUEST_FIELD_NAMES, REQUEST_FIELDS, GenerationRequest
@@ -145,6 +146,15 @@ def parse_request(text: str, base: GenerationRequest, folder: Path) -> Generatio
     if problems:
         raise RequestError(problems)
     return _resolve_audio_paths(request, folder)
+
+
+def _train_data(text: str) -> dict[str, Any] | None:
+    """The JSON object when ``text`` is a style-training request, else None."""
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):  # not JSON at all: parse_request says why
+        return None
+    return data if is_train_request(data) else None
 
 
 def _resolve_audio_paths(request: GenerationRequest, folder: Path) -> GenerationRequest:
@@ -365,6 +375,8 @@ class Inbox:
             self._reject(path, [f"not UTF-8 text ({err.reason} at byte {err.start}); save the "
                                 f"file as UTF-8"])
             return True
+        if (train := _train_data(text)) is not None:
+            return self._train(path, train)
         try:
             request = parse_request(text, self.daemon.default_request(), self.folder)
         except IncompleteRequest as err:
@@ -400,6 +412,22 @@ class Inbox:
                                 f"please report it"])
             return True
         self._accept(path, job_id)
+        return True
+
+    def _train(self, path: Path, data: dict[str, Any]) -> bool:
+        try:
+            name, clips, description = parse_train_request(data, self.folder)
+            self.daemon.train_style(name, clips, description=description)
+        except ValueError as err:
+            self._reject(path, _PROBLEM_SPLIT.split(str(err)))
+            return True
+        dest = _free_name(self.done_dir, f"{path.stem}.style", [".json"])[0]
+        try:
+            path.rename(dest)
+        except OSError as err:
+            log.error("inbox: %s started training style %s but could not be moved to %s (%s)",
+                      path, name, dest, err)
+        log.info("inbox: %s -> training style %s", path.name, name)
         return True
 
     # -- moving files --------------------------------------------------------------------------

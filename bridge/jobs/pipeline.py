@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.engine.base import Engine, EngineError, GenerationSpec
+from bridge.engine.styles import StyledEngine
 from bridge.engine.windows import WindowedEngine, can_window
 from bridge.events import ClipInfo
 from bridge.jobs import conditioning
@@ -129,19 +130,30 @@ def _why_not_locked(fits: list[Any]) -> str | None:
     return None
 
 
+def styled(request: GenerationRequest) -> bool:
+    """Whether the request applies a style (a name and a strength above 0)."""
+    return bool(request.style) and request.style_strength > 0
+
+
 class Pipeline:
     """One job, start to finish; handed its settings: [output] for the clip file, [fit] for
     the length and the grid, [prompt] template for the words the model reads."""
 
     def __init__(self, engine: Engine, out_dir: Path, *, output: OutputSettings,
-                 fit: FitSettings, template: str = DEFAULT_TEMPLATE) -> None:
+                 fit: FitSettings, template: str = DEFAULT_TEMPLATE,
+                 styles_root: Path | None = None) -> None:
         self.engine = engine
         self.settings = output
         self.fit = fit
         self.template = template
         self.writer = ClipWriter(out_dir, self.settings)
+        # Styles (LoRA adapters) applied per job; an unstyled job runs on ``engine`` as is.
+        self.styles: StyledEngine | None = None
+        if styles_root is not None and hasattr(getattr(engine, "reference", engine), "model"):
+            self.styles = StyledEngine(engine, styles_root)
+        inner: Engine = self.styles if self.styles is not None else engine
         # Clips past the model's window (up to [fit] max_seconds) are made in windows.
-        self.windowed = WindowedEngine(engine) if can_window(engine) else None
+        self.windowed = WindowedEngine(inner) if can_window(inner) else None
 
     def run(self, ctx: JobContext) -> tuple[ClipInfo, ...]:
         request = ctx.request
@@ -154,10 +166,17 @@ class Pipeline:
         first_seed = request.seed if request.seed is not None else \
             secrets.randbelow(SEED_MAX + 1)
         text = full_prompt(request, self.template)
+        if styled(request):
+            if self.styles is None:
+                raise EngineError(f"style {request.style!r} cannot be used with the "
+                                  f"{self.engine.name} engine; leave the style out")
+            # The adapter learned the sound with its name in the text (style_train).
+            text = f"{text}, {request.style}"
         retries = use_retries(request, self.fit, lock)
         log.info("job %d: %r, %d x %.2f s (clip %.2f s), seed %d", ctx.job_id, text,
                  request.variations, seconds, clip_s, first_seed)
-        engine = self.windowed if windows and self.windowed is not None else self.engine
+        engine = self.windowed if windows and self.windowed is not None else (
+            self.styles if self.styles is not None else self.engine)
         n_samples = clip_samples(request.bars, request.bpm, request.meter,
                                  self.settings.sample_rate)
         grid = Grid(request.bpm, request.meter, request.bars) if lock else None
@@ -169,6 +188,8 @@ class Pipeline:
                 text=text, top_k=request.top_k, top_p=request.top_p,
                 temperature=request.temperature, cfg=request.cfg, seed=seed,
                 variations=request.variations, negative_prompt=request.negative_prompt,
+                style=request.style if styled(request) else "",
+                style_strength=request.style_strength if styled(request) else 0.0,
                 **cond.spec_fields(),
             )
             generated = engine.generate(spec, ctx.progress, ctx.cancel)

@@ -9,6 +9,10 @@ writer.
 Events are published in the order the state changed, one at a time, never while the queue's
 state lock is held, so a subscriber may call back into the queue (``jobs()``, ``cancel()``).
 Pending jobs are journaled (bridge.jobs.journal) so a restart resumes them.
+
+Background tasks (``submit_task``: training a style) run on the same worker, one bounded step
+at a time and only while no generation job waits: a job queued during training starts as
+soon as the current step ends.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol
 
 from bridge.engine.base import Cancelled
 from bridge.errors import UserError
@@ -104,6 +109,21 @@ class JobContext:
 RunFn = Callable[[JobContext], tuple[ClipInfo, ...]]
 
 
+class BackgroundTask(Protocol):
+    """Long work cut into steps (training a style): the worker calls ``step`` between jobs."""
+
+    name: str
+
+    def step(self) -> bool:
+        """Do one bounded piece of work; False when the task is over (it reports its own
+        outcome). An exception ends the task too (logged)."""
+        ...
+
+    def stop(self) -> None:
+        """The daemon stops: keep what resuming needs; ``step`` is not called again."""
+        ...
+
+
 def describe_failure(error: BaseException) -> str:
     """A message a producer can act on, for a run that raised ``error``."""
     chain = list(_causes(error))
@@ -172,6 +192,7 @@ class _Progress:
 _STOP_PRIORITY = 0
 _JOB_PRIORITY = 1
 _STOP = None
+_WAKE = -1  # wakes the worker for a background task
 
 
 class JobQueue:
@@ -205,6 +226,7 @@ class JobQueue:
         self._publish_lock = threading.RLock()
         self._publishing = False
         self._order = itertools.count()
+        self._tasks: deque[BackgroundTask] = deque()
 
     # -- public API ------------------------------------------------------------------------
 
@@ -279,6 +301,29 @@ class JobQueue:
             self._enqueue(JobInfo(job_id, JobState.QUEUED, request))
         self._flush()
         return job_id
+
+    def submit_task(self, task: BackgroundTask) -> None:
+        """Run ``task`` step by step whenever no generation job is waiting (one at a time, in
+        the order submitted). Refused (ValueError) while one of the same name is queued."""
+        with self._lock:
+            if any(t.name == task.name for t in self._tasks):
+                raise ValueError(f"{task.name} is already under way")
+            self._tasks.append(task)
+        self._work.put((_JOB_PRIORITY, _WAKE, _WAKE))
+
+    def tasks(self) -> list[str]:
+        with self._lock:
+            return [t.name for t in self._tasks]
+
+    def cancel_task(self, name: str) -> bool:
+        """Stop a background task (it keeps what resuming needs); False when unknown."""
+        with self._lock:
+            task = next((t for t in self._tasks if t.name == name), None)
+            if task is None:
+                return False
+            self._tasks.remove(task)
+        task.stop()
+        return True
 
     def cancel(self, job_id: int | None = None) -> bool:
         """Cancel a queued job or the running one (``None``: the running one).
@@ -383,15 +428,48 @@ class JobQueue:
 
     def _work_loop(self) -> None:
         while True:
-            _, _, job_id = self._work.get()
+            with self._lock:
+                has_task = bool(self._tasks)
+            try:
+                _, _, job_id = self._work.get(block=not has_task)
+            except queue.Empty:  # nothing waits: one step of the background task
+                self._step_task()
+                continue
             if job_id is _STOP:
+                self._stop_tasks()
                 return
+            if job_id == _WAKE:
+                continue
             try:
                 if not self._run_one(job_id):
                     return
             except Exception:
                 # A bug in the bookkeeping, not in the run function: keep serving.
                 log.exception("the job worker failed around job %d; going on", job_id)
+
+    def _step_task(self) -> None:
+        with self._lock:
+            if not self._tasks:
+                return
+            task = self._tasks[0]
+        try:
+            more = task.step()
+        except Exception:
+            log.exception("background task %s failed", task.name)
+            more = False
+        if not more:
+            with self._lock:
+                if task in self._tasks:
+                    self._tasks.remove(task)
+
+    def _stop_tasks(self) -> None:
+        with self._lock:
+            tasks, self._tasks = list(self._tasks), deque()
+        for task in tasks:
+            try:
+                task.stop()
+            except Exception:
+                log.exception("stopping background task %s failed", task.name)
 
     def _run_one(self, job_id: int) -> bool:
         """Run one job; False when the queue is stopping (the job stays pending)."""

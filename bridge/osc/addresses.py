@@ -82,6 +82,7 @@ ADDRESSES: tuple[OscAddress, ...] = (
     _setting("loop", "i", "1: make clips loop seamlessly"),
     _setting("retries", "i", "regenerate with the next seed up to N (0-5) times when a clip "
              "cannot be locked to the grid; -1: the config's [fit] setting"),
+    _setting("style", "s", "the trained style to apply (see /musicgen/styles); empty: none"),
     *_param_addresses(),
     OscAddress(f"{PREFIX}/generate", (_a("prompt", "s", optional=True),),
                "generate with the current state (optional prompt override for this job)",
@@ -103,6 +104,17 @@ ADDRESSES: tuple[OscAddress, ...] = (
     OscAddress(f"{PREFIX}/learn", (_a("param", "s"),),
                "MIDI learn: bind the next moved MIDI control to this parameter",
                f"{PREFIX}/learned s i i (param, channel, cc)"),
+    OscAddress(f"{PREFIX}/styles", (), "ask for the trained styles (for a menu)",
+               f"{PREFIX}/style_list s"),
+    OscAddress(f"{PREFIX}/style_clip", (_a("path", "s"),),
+               "add an audio file (5-30 s) to the sender's next style training",
+               f"{PREFIX}/style_clips i (clips collected)"),
+    OscAddress(f"{PREFIX}/train", (_a("name", "s"), _a("description", "s", optional=True)),
+               "train style NAME on the clips sent with /musicgen/style_clip (5-50), between "
+               "generation jobs; sending it again after a stop resumes", f"{PREFIX}/training s"),
+    OscAddress(f"{PREFIX}/train_cancel", (_a("name", "s"),),
+               "stop training style NAME (its last finished epoch is kept for a resume)",
+               f"{PREFIX}/status s"),
     # Feedback the daemon sends.
     OscAddress(f"{PREFIX}/queued", (_a("job", "i"),), "a job was accepted", "", "out"),
     OscAddress(f"{PREFIX}/status", (_a("status", "s"),),
@@ -120,6 +132,17 @@ ADDRESSES: tuple[OscAddress, ...] = (
                "a job's clips are generated again with the next seed (attempt 2, 3, ...), "
                "and why the last attempt was dropped", "", "out"),
     OscAddress(f"{PREFIX}/pong", (), "answer to /musicgen/ping", "", "out"),
+    OscAddress(f"{PREFIX}/style_list", (_a("names", "s"),),
+               "the trained styles' names, separated by spaces (names have none)", "", "out"),
+    OscAddress(f"{PREFIX}/style_clips", (_a("count", "i"),),
+               "clips collected for the sender's next training", "", "out"),
+    OscAddress(f"{PREFIX}/training", (_a("name", "s"),), "a style training was queued", "",
+               "out"),
+    OscAddress(f"{PREFIX}/style_progress", (_a("name", "s"), _a("progress", "f")),
+               "style training progress 0..1", "", "out"),
+    OscAddress(f"{PREFIX}/style_done", (_a("name", "s"), _a("path", "s")),
+               "a style is trained and saved (its folder); failures go to /musicgen/error",
+               "", "out"),
     OscAddress(f"{PREFIX}/learned", (_a("param", "s"), _a("channel", "i"), _a("cc", "i")),
                "a MIDI control was bound by learn", "", "out"),
 )
@@ -135,7 +158,7 @@ SETTING_FIELDS: dict[str, str] = {
     f"{PREFIX}/bars": "bars", f"{PREFIX}/seed": "seed", f"{PREFIX}/variations": "variations",
     f"{PREFIX}/position": "position_s", f"{PREFIX}/quality": "quality",
     f"{PREFIX}/tempo_lock": "tempo_lock", f"{PREFIX}/loop": "loop",
-    f"{PREFIX}/retries": "retries",
+    f"{PREFIX}/retries": "retries", f"{PREFIX}/style": "style",
     **{f"{PREFIX}/{name}": name for name in KNOB_PARAMS},
 }
 

@@ -36,7 +36,18 @@ from typing import Any
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from bridge import events as job_events
-from bridge.events import ErrorReport, EventBus, JobEvent, JobInfo, JobState, Learned
+from bridge.events import (
+    STYLE_DONE,
+    STYLE_FAILED,
+    STYLE_PROGRESS,
+    ErrorReport,
+    EventBus,
+    JobEvent,
+    JobInfo,
+    JobState,
+    Learned,
+    StyleEvent,
+)
 from bridge.musical_time import Meter
 from bridge.osc.addresses import BY_ADDRESS, FIELD_ADDRESSES, PREFIX, SETTING_FIELDS
 from bridge.osc.hosts import host_address
@@ -74,6 +85,8 @@ RETRY_ADDRESS = f"{PREFIX}/retry"
 CLIP_ADDRESS = f"{PREFIX}/clip"
 ERROR_ADDRESS = f"{PREFIX}/error"
 LEARNED_ADDRESS = f"{PREFIX}/learned"
+STYLE_PROGRESS_ADDRESS = f"{PREFIX}/style_progress"
+STYLE_DONE_ADDRESS = f"{PREFIX}/style_done"
 
 _origin: contextvars.ContextVar[Peer | None] = contextvars.ContextVar("osc_origin", default=None)
 
@@ -332,7 +345,7 @@ class OscFeedback:
         self._put(_StateDump(sender, request))
 
     def _on_event(self, event: object) -> None:
-        if isinstance(event, (StateChanged, JobEvent, ErrorReport, Learned)):
+        if isinstance(event, (StateChanged, JobEvent, ErrorReport, Learned, StyleEvent)):
             self._put(_Event(event, _origin.get()))
 
     def _put(self, item: object) -> None:
@@ -391,6 +404,17 @@ class OscFeedback:
                        self._broadcast_peers())
         elif isinstance(event, JobEvent):
             self._handle_job(event)
+        elif isinstance(event, StyleEvent):
+            self._handle_style(event)
+
+    def _handle_style(self, event: StyleEvent) -> None:
+        peers = self._targets + self.clients.peers_of(event.client_id)
+        if event.kind == STYLE_PROGRESS:
+            self._send(OscOut.of(STYLE_PROGRESS_ADDRESS, event.name, event.progress), peers)
+        elif event.kind == STYLE_DONE:
+            self._send(OscOut.of(STYLE_DONE_ADDRESS, event.name, event.path), peers)
+        elif event.kind == STYLE_FAILED:
+            self._send_error(f"style {event.name}", event.error or "failed", None, extra=peers)
 
     def _handle_job(self, event: JobEvent) -> None:
         job = event.job_id

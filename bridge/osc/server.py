@@ -27,7 +27,7 @@ from pythonosc.osc_server import BlockingOSCUDPServer
 
 from bridge.osc.dispatch import Dispatcher
 from bridge.osc.feedback import ClientRegistry, OscFeedback
-from bridge.osc.handlers import conditioning, jobs, knobs, learn, reaper, settings
+from bridge.osc.handlers import conditioning, jobs, knobs, learn, reaper, settings, styles
 from bridge.osc.settings import OscSettings
 from bridge.stopping import put_sentinel
 
@@ -147,6 +147,7 @@ class OscService:
         conditioning.register(self.dispatcher, daemon, feedback)
         learn.register(self.dispatcher, daemon)
         reaper.register(self.dispatcher, daemon)
+        styles.register(self.dispatcher, daemon, feedback)
         self.gate = SenderGate(host, allow)
         self._datagrams = _DatagramQueue()
         self._server: _UdpServer | None = None

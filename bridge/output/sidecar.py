@@ -66,6 +66,9 @@ class Sidecar(BaseModel):
         "where the clip belongs in the project, seconds; only when the request gave one"))
     client_id: String = Field(description="who asked (a Max device, a script); empty: unknown")
     format: String = Field(description='"wav" or "flac"')
+    style: String = Field(description="the trained style applied; empty: none (the base model)")
+    style_strength: Number = Field(description=(
+        "the style's strength (LoRA scale); 0 when no style was applied"))
     time_map_scale: Annotated[float | None, _NUMBER] = Field(None, description=(
         "tempo lock's time map: clip time t plays generated-audio time "
         "time_map_scale * t + time_map_offset_s; only when tempo lock ran"))
@@ -126,6 +129,8 @@ def build_sidecar(request: GenerationRequest, *, full_prompt: str, seed: int, mo
         "created": when.astimezone(timezone.utc).isoformat(timespec="milliseconds"),
         "client_id": request.client_id,
         "format": settings.format,
+        "style": request.style,
+        "style_strength": request.style_strength if request.style else 0.0,
     }
     if request.position_s is not None:
         data["position_s"] = request.position_s

@@ -42,6 +42,19 @@ class Control(Protocol):
 
     def jobs(self) -> list[JobInfo]: ...
 
+    def styles(self) -> list[str]:
+        """The trained styles' names (for the DAW's menus)."""
+        ...
+
+    def train_style(self, name: str, clips: list[str], *, description: str = "",
+                    client_id: str = "") -> None:
+        """Queue training a style; raises ValueError naming every bad clip and why."""
+        ...
+
+    def cancel_training(self, name: str) -> bool:
+        """Stop training style ``name`` (resumable); False when it is not being trained."""
+        ...
+
     def start_learn(self, param: str) -> None:
         """Bind the next moved MIDI control to ``param``; raises ValueError with the fix."""
         ...

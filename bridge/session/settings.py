@@ -14,6 +14,7 @@ from bridge.request import (
     Bpm,
     Cfg,
     Key,
+    StyleStrength,
     Temperature,
     TopK,
     TopP,
@@ -44,6 +45,7 @@ class GenerationSettings(Section):
     temperature: Temperature = param_field("temperature")
     cfg: Cfg = param_field("cfg")
     variations: Variations = param_field("variations")
+    style_strength: StyleStrength = param_field("style_strength")
     seed: Annotated[int, Check(_seed, {"type": "integer", "minimum": SEED_RANDOM,
                                        "maximum": SEED_MAX})] = Field(
         SEED_RANDOM, description="-1: a new random seed per job")

@@ -146,6 +146,9 @@ BAD_VALUES: dict[str, tuple[Any, str]] = {
     "tempo_lock": ("x", "tempo_lock: must be true or false, got 'x'"),
     "retries": (9, "retries: must be a whole number of retries 0-5, or null, got 9"),
     "parent_job": (-1, "parent_job: must be a job id (integer >= 0) or null, got -1"),
+    "style": ("../up", "style: must be a style name (letters, digits, '-', '_'; at most 48) or "
+                       "empty for none, got '../up'"),
+    "style_strength": (3, "style_strength: style_strength must be in 0..2, got 3"),
 }
 
 

@@ -65,9 +65,12 @@ function makeWorld(options) {
         };
         return slot.id;
     });
-    const arrangementClip = (start, end, filePath) =>
-        add("Clip", null, { start_time: start, end_time: end, file_path: filePath || "" }).id;
-    track.children.arrangement_clips = o.arrangementClips.map((c) => arrangementClip(c.start, c.end));
+    const arrangementClip = (start, end, filePath, audio) =>
+        add("Clip", null, { start_time: start, end_time: end, file_path: filePath || "",
+                            is_audio_clip: audio === false ? 0 : 1 }).id;
+    track.children.arrangement_clips = o.arrangementClips.map(
+        (c) => arrangementClip(c.start, c.end, c.file, c.audio));
+    paths["live_set view selected_track"] = o.trackSelected === false ? 0 : track.id;
     track.functions.create_audio_clip = (path, start) => {
         if (o.createWorks) {
             track.children.arrangement_clips.push(arrangementClip(start, start + o.newClipBeats, path));

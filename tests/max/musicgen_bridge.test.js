@@ -460,3 +460,67 @@ test("job ids in error messages are recognised with or without the word job", ()
     assert.equal(js.jobFromAbout("12"), 12);
     assert.equal(js.jobFromAbout("/musicgen/bars"), null);
 });
+
+// ---- styles
+
+function trackWithClips(files, extra) {
+    return makeHarness(Object.assign({
+        arrangementClips: files.map((f, i) => ({ start: i * 8, end: i * 8 + 4, file: f })),
+    }, extra || {}));
+}
+
+test("styles: the selected track's audio clips are sent, each file once, then the training", () => {
+    const files = ["/a/1.wav", "/a/2.wav", "/a/3 with space.wav", "/a/4.wav", "/a/5.aif"];
+    const h = trackWithClips([...files, files[0]]);
+    h.bridge.init();
+    h.bridge.trainStyle(["my_band"]);
+    assert.deepEqual(sentTo(h, "/musicgen/style_clip").map((m) => m[1]), files);
+    assert.deepEqual(sentTo(h, "/musicgen/train"), [["/musicgen/train", "my_band"]]);
+    assert.equal(lastStatus(h), "training style my_band on 5 clips");
+});
+
+test("styles: too few audio clips or a bad name sends nothing and says why", () => {
+    const h = trackWithClips(["/a/1.wav", "/a/2.wav"]);
+    h.bridge.init();
+    h.bridge.trainStyle(["ok"]);
+    assert.equal(lastStatus(h), "select a track with 5 to 50 audio clips to train on (it has 2)");
+    h.bridge.trainStyle(["two", "words"]);
+    assert.match(lastStatus(h), /^a style name is/);
+    assert.deepEqual(sentTo(h, "/musicgen/train"), []);
+    assert.deepEqual(sentTo(h, "/musicgen/style_clip"), []);
+});
+
+test("styles: MIDI clips and no selected track give no files", () => {
+    const midi = makeHarness({ arrangementClips: [{ start: 0, end: 4, file: "", audio: false }] });
+    assert.deepEqual(js.selectedTrackFiles(midi.world.LiveAPI), []);
+    const none = trackWithClips(["/a/1.wav"], { trackSelected: false });
+    assert.deepEqual(js.selectedTrackFiles(none.world.LiveAPI), []);
+});
+
+test("styles: list, progress and done show in the status line", () => {
+    const h = makeHarness();
+    h.bridge.init();
+    h.bridge.listStyles();
+    assert.deepEqual(sentTo(h, "/musicgen/styles"), [["/musicgen/styles"]]);
+    h.bridge.feedback("/musicgen/style_list", ["band lofi"]);
+    assert.equal(lastStatus(h), "styles: band lofi");
+    h.bridge.feedback("/musicgen/style_progress", ["band", 0.42]);
+    assert.equal(lastStatus(h), "training style band 42 %");
+    h.bridge.feedback("/musicgen/style_done", ["band", "/x/styles/band"]);
+    assert.equal(lastStatus(h), "style band is ready");
+});
+
+test("styles: the style field goes out with the next request, and names a training", () => {
+    const files = ["/a/1.wav", "/a/2.wav", "/a/3.wav", "/a/4.wav", "/a/5.wav"];
+    const h = trackWithClips(files);
+    h.bridge.init();
+    h.bridge.setPrompt(["warm", "piano"]);
+    h.bridge.generate();
+    assert.deepEqual(sentTo(h, "/musicgen/style"), []);  // never set: the daemon's state
+    h.bridge.setStyle(["band"]);
+    assert.deepEqual(sentTo(h, "/musicgen/style"), []);  // not until a request
+    h.bridge.generate();
+    assert.deepEqual(sentTo(h, "/musicgen/style"), [["/musicgen/style", "band"]]);
+    h.bridge.trainStyle([]);
+    assert.deepEqual(sentTo(h, "/musicgen/train"), [["/musicgen/train", "band"]]);
+});

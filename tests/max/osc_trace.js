@@ -19,12 +19,15 @@ function oscType(value) {
 }
 
 function everythingAUserDoes() {
-    const h = makeHarness({ view: "Session", tempo: 124.5, meter: [4, 4] });
+    const h = makeHarness({ view: "Session", tempo: 124.5, meter: [4, 4],
+                            arrangementClips: [1, 2, 3, 4, 5].map((i) => ({ start: i * 8, end: i * 8 + 4,
+                                                                        file: `/clips/${i}.wav` })) });
     js.KNOBS.forEach((name) => h.bridge.setKnob(name, 1.5));
     h.bridge.setBars(8);
     h.bridge.setVariations(2);
     h.bridge.setSeed(1234);
     h.bridge.setPrompt(["warm", "tape", "piano"]);
+    h.bridge.setStyle(["band"]);
     h.bridge.init();
     js.KNOBS.forEach((name) => h.bridge.setKnob(name, 2.25));
     h.world.setSong("tempo", 98.25);
@@ -39,6 +42,8 @@ function everythingAUserDoes() {
     h.bridge.generate();
     h.bridge.feedback("/musicgen/queued", [2]);
     h.bridge.cancel();
+    h.bridge.listStyles();
+    h.bridge.trainStyle(["band_two"]);
     h.bridge.setHost(["10.0.0.5"]);
     h.bridge.setPort(9010);
     h.bridge.setReplyPort(9333);

@@ -19,7 +19,7 @@ MUST_HANDLE = [f"{PREFIX}/{name}" for name in ("queued", "status", "progress", "
 # What a user's actions must put on the wire: every control ends up somewhere.
 MUST_SEND = [f"{PREFIX}/{name}" for name in (
     "client", "tempo", "meter", "prompt", "bars", "variations", "seed", "position", "generate",
-    "continue", "cancel", *KNOB_PARAMS)]
+    "continue", "cancel", "style", "styles", "style_clip", "train", *KNOB_PARAMS)]
 
 
 @pytest.fixture(scope="module")

@@ -320,6 +320,7 @@ LITERAL_DIALS = {  # label: (min, max, default)
     "Top-P": (0.0, 1.0, 0.0),
     "Temperature": (0.05, 4.0, 1.0),
     "CFG": (1.0, 15.0, 3.0),
+    "Style": (0.0, 2.0, 1.0),
 }
 
 

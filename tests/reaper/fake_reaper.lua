@@ -93,7 +93,7 @@ function Fake.new(scenario)
       owner[track] = proj
       for _, it in ipairs(t.items or {}) do
         local item = { position = it.position or 0, length = it.length or 0, notes = it.notes or "",
-                       guid = it.guid or new_guid(), takes = {} }
+                       guid = it.guid or new_guid(), takes = {}, selected = it.selected }
         owner[item] = track
         for _, tk in ipairs(it.takes or {}) do
           local take = { name = tk.name or "", source = tk.source }
@@ -290,6 +290,21 @@ function Fake.new(scenario)
   r.CountTrackMediaItems = function(track) return #track.items end
   r.GetTrackMediaItem = function(track, idx) return track.items[idx + 1] end
   r.GetMediaItemNumTakes = function(item) return #item.takes end
+  local function selected_items(p)
+    local out = {}
+    for _, track in ipairs(proj_of(p).tracks) do
+      for _, item in ipairs(track.items) do
+        if item.selected then out[#out + 1] = item end
+      end
+    end
+    return out
+  end
+  r.CountSelectedMediaItems = function(p) return #selected_items(p) end
+  r.GetSelectedMediaItem = function(p, idx) return selected_items(p)[idx + 1] end
+  r.GetActiveTake = function(item) return item.takes[1] end
+  r.GetMediaItemTake_Source = function(take) return { file = take.source } end
+  -- A source without a file (in-project MIDI) gives "".
+  r.GetMediaSourceFileName = function(src, buf) return src.file or "" end
   r.ValidatePtr2 = function(p, ptr, kind)
     local proj = proj_of(p)
     if kind == "MediaItem*" then

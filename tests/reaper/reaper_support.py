@@ -23,6 +23,7 @@ GENERATE = SCRIPTS / "MusicGen - Generate from time selection.lua"
 CONTINUE = SCRIPTS / "MusicGen - Continue from time selection.lua"
 IMPORTER = SCRIPTS / "MusicGen - Importer.lua"
 SETTINGS = SCRIPTS / "MusicGen - Settings.lua"
+TRAIN = SCRIPTS / "MusicGen - Train style from selected items.lua"
 
 
 def find_lua() -> str:

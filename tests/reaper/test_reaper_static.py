@@ -21,7 +21,8 @@ TEST_LUA = sorted(HERE.glob("*.lua"))
 def test_every_script_is_tested_here():
     assert {p.name for p in ACTIONS} == {
         "MusicGen - Generate from time selection.lua", "MusicGen - Continue from time selection.lua",
-        "MusicGen - Importer.lua", "MusicGen - Settings.lua"}
+        "MusicGen - Importer.lua", "MusicGen - Settings.lua",
+        "MusicGen - Train style from selected items.lua"}
 
 
 @pytest.mark.parametrize("path", LUA_FILES + TEST_LUA, ids=lambda p: p.name)
