@@ -34,156 +34,92 @@ M.MANIFEST_FIELDS_USED = { "audio_file", "sidecar_file" }
 -- JSON (requests out, sidecars and the manifest in)
 ----------------------------------------------------------------------------------------------
 
-M.null = setmetatable({}, { __tostring = function() return "null" end })
+-- rxi/json.lua (MIT), the copy the REAPER scripts use (reaper_scripts/MusicGen_json.lua, vendored
+-- unmodified); `musicgen-bridge ardour install` puts it beside this file as musicgen_json.lua
+-- (no ardour {} header: Ardour does not list it). Read and loaded as the scripts load this file.
+-- JSON null decodes to nil, an absent key: callers test fields with `if t.position_s then`.
+M.JSON_FILE = "musicgen_json.lua"
 
-local escapes = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f",
-                  ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
-
-local function encode_string(s)
-  return '"' .. s:gsub('[%c"\\]', function(c)
-    return escapes[c] or string.format("\\u%04x", c:byte())
-  end) .. '"'
+-- Where this file is: Ardour's scripts folder, or (lua5.4 in the tests) this file's folder.
+local function here()
+  if ARDOUR then return ARDOUR.user_config_directory(-1) .. "/scripts/" end
+  local source = debug and debug.getinfo(1, "S").source or ""
+  return source:match("^@(.*[\\/])") or ""
 end
 
-local function encode_number(n)
-  if n ~= n or n == math.huge or n == -math.huge then
-    error("JSON has no " .. tostring(n) .. ": a value was not a finite number", 0)
-  end
-  if math.type(n) == "integer" then return string.format("%d", n) end
+-- json.lua writes numbers with string.format("%.14g"): 14 digits, and the C library's decimal
+-- separator, which a comma-decimal locale makes a comma (97,5). Ardour's editor removes
+-- os.setlocale (and rawget) from its Lua, so instead json.lua's own environment gets a
+-- string.format that writes numbers the shortest way that reads back exactly, with a point.
+local format = string.format
+
+local function number_text(n)
+  if math.type(n) == "integer" then return format("%d", n) end
   local text
-  for _, fmt in ipairs({ "%.15g", "%.16g", "%.17g" }) do  -- shortest that reads back exactly
-    text = string.format(fmt, n)
+  for _, digits in ipairs({ "%.14g", "%.15g", "%.16g", "%.17g" }) do
+    text = format(digits, n):gsub(",", ".")
     if tonumber(text) == n then break end
   end
-  if not text:find("[.eEn]") then text = text .. ".0" end
-  return (text:gsub(",", "."))  -- a comma-decimal C locale must not leak into JSON
+  return text
 end
 
-local function encode(v, out)
-  local kind = type(v)
-  if v == nil or v == M.null then out[#out + 1] = "null"
-  elseif kind == "boolean" then out[#out + 1] = tostring(v)
-  elseif kind == "number" then out[#out + 1] = encode_number(v)
-  elseif kind == "string" then out[#out + 1] = encode_string(v)
-  elseif kind == "table" and #v > 0 then  -- a list
-    out[#out + 1] = "["
-    for i = 1, #v do
-      if i > 1 then out[#out + 1] = ", " end
-      encode(v[i], out)
-    end
-    out[#out + 1] = "]"
-  elseif kind == "table" then
-    local keys = {}
-    for k in pairs(v) do keys[#keys + 1] = tostring(k) end
-    table.sort(keys)  -- stable output: request files diff cleanly
-    out[#out + 1] = "{"
-    for i, k in ipairs(keys) do
-      out[#out + 1] = (i > 1 and ",\n  " or "\n  ") .. encode_string(k) .. ": "
-      encode(v[k], out)
-    end
-    out[#out + 1] = #keys > 0 and "\n}" or "}"
-  else
-    error("JSON cannot hold a " .. kind, 0)
+local json_env = setmetatable({
+  string = setmetatable({
+    format = function(fmt, ...)
+      if fmt == "%.14g" then return number_text(...) end
+      return format(fmt, ...)
+    end,
+  }, { __index = string }),
+  -- json.lua only reads plain tables of ours (no metatables): indexing is rawget for them.
+  rawget = rawget or function(t, k) return t[k] end,
+}, { __index = _ENV })
+
+local function load_json()
+  local path = here() .. M.JSON_FILE
+  local f = io.open(path, "rb")
+  if not f then return nil, path .. " is missing: run musicgen-bridge ardour install" end
+  local code = f:read("a")
+  f:close()
+  local chunk, err = load(code, "@" .. path, "t", json_env)
+  if not chunk then
+    return nil, path .. " cannot be read (" .. err .. "): run musicgen-bridge ardour install"
   end
+  return chunk()
 end
 
--- A flat Lua table -> a JSON object, one field a line (request files are read by people).
+local json, json_problem = load_json()
+if not json then  -- the scripts stop when the library returns nil, as when it is missing
+  if not LuaDialog then error(json_problem, 0) end
+  LuaDialog.Message("MusicGen", json_problem, LuaDialog.MessageType.Error,
+                    LuaDialog.ButtonType.Close):run()
+  return nil
+end
+
+-- json.lua raises its messages with its own file and line in front: drop them.
+local function json_message(err)
+  return (tostring(err):gsub("^.-musicgen_json%.lua:%d+: ", ""))
+end
+
+-- Lua value -> JSON text (one line). Raises, naming the problem, for what JSON cannot hold:
+-- NaN or infinity, a function, a sparse list.
 function M.encode(value)
-  local out = {}
-  encode(value, out)
-  return table.concat(out)
-end
-
-local decode_value
-
-local function fail(pos, what) error({ json = what .. " at offset " .. pos }, 0) end
-
-local function skip(text, pos) return text:find("[^ \t\r\n]", pos) or #text + 1 end
-
-local function decode_string(text, pos)
-  local parts, i = {}, pos + 1
-  while true do
-    local j = text:find('["\\]', i)
-    if not j then fail(pos, "unterminated string") end
-    parts[#parts + 1] = text:sub(i, j - 1)
-    if text:sub(j, j) == '"' then return table.concat(parts), j + 1 end
-    local e = text:sub(j + 1, j + 1)
-    local simple = ({ b = "\b", f = "\f", n = "\n", r = "\r", t = "\t", ['"'] = '"',
-                      ["\\"] = "\\", ["/"] = "/" })[e]
-    if simple then
-      parts[#parts + 1], i = simple, j + 2
-    elseif e == "u" then
-      local hex = text:match("^%x%x%x%x", j + 2)
-      if not hex then fail(j, "bad \\u escape") end
-      local code = tonumber(hex, 16)
-      i = j + 6
-      local low = code >= 0xD800 and code <= 0xDBFF and text:match("^\\u(%x%x%x%x)", i)
-      if low then  -- a surrogate pair: one code point
-        code = 0x10000 + (code - 0xD800) * 0x400 + (tonumber(low, 16) - 0xDC00)
-        i = i + 6
-      end
-      parts[#parts + 1] = utf8.char(code)
-    else
-      fail(j, "bad escape")
+  local ok, text = pcall(json.encode, value)
+  if not ok then
+    local why = json_message(text)
+    if why:find("unexpected number value", 1, true) then
+      why = why .. ": JSON numbers must be finite (no NaN or infinity)"
     end
+    error("cannot write JSON: " .. why, 0)
   end
+  return text
 end
 
-local function decode_container(text, pos, close)
-  local result, n = {}, 0
-  pos = skip(text, pos + 1)
-  if text:sub(pos, pos) == close then return result, pos + 1 end
-  while true do
-    local key, value
-    if close == "}" then
-      if text:sub(pos, pos) ~= '"' then fail(pos, "expected a string key") end
-      key, pos = decode_string(text, pos)
-      pos = skip(text, pos)
-      if text:sub(pos, pos) ~= ":" then fail(pos, "expected ':'") end
-      pos = skip(text, pos + 1)
-    else
-      n = n + 1
-      key = n
-    end
-    value, pos = decode_value(text, pos)
-    if value ~= M.null then result[key] = value end  -- null: absent, tested with `if t.x`
-    pos = skip(text, pos)
-    local c = text:sub(pos, pos)
-    if c == close then return result, pos + 1 end
-    if c ~= "," then fail(pos, "expected ',' or '" .. close .. "'") end
-    pos = skip(text, pos + 1)
-  end
-end
-
-decode_value = function(text, pos)
-  local c = text:sub(pos, pos)
-  if c == "{" then return decode_container(text, pos, "}") end
-  if c == "[" then return decode_container(text, pos, "]") end
-  if c == '"' then return decode_string(text, pos) end
-  if text:find("^true", pos) then return true, pos + 4 end
-  if text:find("^false", pos) then return false, pos + 5 end
-  if text:find("^null", pos) then return M.null, pos + 4 end
-  local num = text:match("^-?%d+%.?%d*[eE]?[-+]?%d*", pos)
-  if num and tonumber(num) then
-    local value = tonumber(num)
-    if not num:find("[.eE]") then value = math.tointeger(value) or value end
-    return value, pos + #num
-  end
-  fail(pos, c == "" and "unexpected end of text" or ("unexpected '" .. c .. "'"))
-end
-
--- JSON text -> Lua table, or nil and a message.
+-- JSON text -> Lua table, or nil and a message naming the line and column.
 function M.decode(text)
   if type(text) ~= "string" then return nil, "no text" end
-  local ok, value, pos = pcall(function()
-    local v, p = decode_value(text, skip(text, 1))
-    return v, skip(text, p)
-  end)
-  if not ok then
-    if type(value) == "table" and value.json then return nil, value.json end
-    error(value, 0)
-  end
-  if pos <= #text then return nil, "extra text after the JSON value at offset " .. pos end
+  if not text:find("%S") then return nil, "no JSON value: the text is empty" end
+  local ok, value = pcall(json.decode, text)
+  if not ok then return nil, json_message(value) end
   if type(value) ~= "table" then return nil, "not a JSON object" end
   return value
 end

@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from bridge.config import default_data_dir, load
+from bridge.engine.device_names import DEVICE_HELP, device_arg
 
 
 def add_style_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -32,7 +33,7 @@ def add_style_parser(subparsers: Any) -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int)
     train.add_argument("--config", metavar="PATH")
     train.add_argument("--model", help="hub id or local directory (default: config)")
-    train.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"))
+    train.add_argument("--device", type=device_arg, help=DEVICE_HELP)
     train.add_argument("--no-progress", action="store_true")
     train.set_defaults(handler=run_train)
     listing = commands.add_parser("list", help="list the trained styles")

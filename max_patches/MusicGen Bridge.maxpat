@@ -127,9 +127,9 @@
                     "id": "obj-9",
                     "maxclass": "newobj",
                     "numinlets": 1,
-                    "numoutlets": 4,
+                    "numoutlets": 5,
                     "patching_rect": [ 16.0, 560.0, 520.0, 22.0 ],
-                    "outlettype": [ "", "", "", "" ],
+                    "outlettype": [ "", "", "", "", "" ],
                     "text": "js musicgen_bridge.js",
                     "saved_object_attributes": {
                         "filename": "musicgen_bridge.js",
@@ -144,7 +144,7 @@
                     "numinlets": 1,
                     "numoutlets": 0,
                     "patching_rect": [ 16.0, 536.0, 520.0, 20.0 ],
-                    "text": "outlets: OSC to udpsend | listening port to udpreceive | status text | progress 0..100"
+                    "text": "outlets: OSC to udpsend | listening port to udpreceive | status text | progress 0..100 | style menu (clear, append, set)"
                 }
             },
             {
@@ -996,7 +996,7 @@
                     "patching_rect": [ 180.0, 620.0, 300.0, 22.0 ],
                     "outlettype": [ "", "int", "", "" ],
                     "presentation": 1,
-                    "presentation_rect": [ 4.0, 142.0, 418.0, 22.0 ],
+                    "presentation_rect": [ 4.0, 142.0, 534.0, 22.0 ],
                     "readonly": 1,
                     "lines": 2,
                     "parameter_enable": 0,
@@ -1014,7 +1014,7 @@
                     "patching_rect": [ 500.0, 620.0, 120.0, 12.0 ],
                     "outlettype": [ "" ],
                     "presentation": 1,
-                    "presentation_rect": [ 4.0, 132.0, 418.0, 8.0 ],
+                    "presentation_rect": [ 4.0, 132.0, 534.0, 8.0 ],
                     "orientation": 1,
                     "size": 101.0,
                     "ignoreclick": 1,
@@ -1082,14 +1082,14 @@
                     "patching_rect": [ 760.0, 240.0, 120.0, 22.0 ],
                     "outlettype": [ "", "int", "", "" ],
                     "presentation": 1,
-                    "presentation_rect": [ 364.0, 80.0, 58.0, 20.0 ],
+                    "presentation_rect": [ 428.0, 66.0, 110.0, 20.0 ],
                     "keymode": 1,
                     "lines": 1,
                     "parameter_enable": 0,
                     "text": "",
-                    "varname": "style_text",
+                    "varname": "new_style_text",
                     "fontsize": 11.0,
-                    "annotation": "Style: the name of a trained style (musicgen-bridge style list); empty: none. Sent with each request."
+                    "annotation": "New style: the name to train a style under (letters, digits, - and _), then press train_style."
                 }
             },
             {
@@ -1109,9 +1109,9 @@
                     "maxclass": "newobj",
                     "numinlets": 1,
                     "numoutlets": 1,
-                    "patching_rect": [ 760.0, 328.0, 84.0, 22.0 ],
+                    "patching_rect": [ 760.0, 328.0, 110.0, 22.0 ],
                     "outlettype": [ "" ],
-                    "text": "prepend style"
+                    "text": "prepend train_name"
                 }
             },
             {
@@ -1123,9 +1123,93 @@
                     "outlettype": [ "" ],
                     "patching_rect": [ 900.0, 328.0, 72.0, 22.0 ],
                     "presentation": 1,
-                    "presentation_rect": [ 364.0, 104.0, 58.0, 20.0 ],
+                    "presentation_rect": [ 428.0, 90.0, 110.0, 20.0 ],
                     "text": "train_style",
-                    "annotation": "Train the style named in the field on the selected track's audio clips (5-50)."
+                    "annotation": "Train a style under the name in the New style field on the selected track's audio clips (5-50). It joins the menu when done."
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-73",
+                    "maxclass": "comment",
+                    "numinlets": 1,
+                    "numoutlets": 0,
+                    "patching_rect": [ 700.0, 560.0, 110.0, 18.0 ],
+                    "text": "Style",
+                    "presentation": 1,
+                    "presentation_rect": [ 428.0, 4.0, 110.0, 18.0 ],
+                    "fontface": 1
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-74",
+                    "maxclass": "umenu",
+                    "numinlets": 1,
+                    "numoutlets": 3,
+                    "outlettype": [ "int", "", "" ],
+                    "parameter_enable": 0,
+                    "items": [ "none" ],
+                    "patching_rect": [ 700.0, 600.0, 120.0, 22.0 ],
+                    "presentation": 1,
+                    "presentation_rect": [ 428.0, 22.0, 110.0, 20.0 ],
+                    "varname": "style_menu",
+                    "annotation": "Style: the trained style the next clips use (none: the base model). Filled from the daemon when the device connects and after a training."
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-75",
+                    "maxclass": "newobj",
+                    "numinlets": 1,
+                    "numoutlets": 1,
+                    "outlettype": [ "" ],
+                    "patching_rect": [ 700.0, 632.0, 110.0, 22.0 ],
+                    "text": "prepend style_menu"
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-76",
+                    "maxclass": "comment",
+                    "numinlets": 1,
+                    "numoutlets": 0,
+                    "patching_rect": [ 840.0, 560.0, 330.0, 76.0 ],
+                    "text": "Style menu: the js fills it from /musicgen/style_list (none first) with clear and append and shows the chosen entry with set (none of which output); a choice reaches the js as its index, since a style may be called none. A umenu, not a live.menu: a live.menu's items are a Live parameter's fixed list, and an automated index would name another style once the list changes."
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-77",
+                    "maxclass": "comment",
+                    "numinlets": 1,
+                    "numoutlets": 0,
+                    "patching_rect": [ 900.0, 200.0, 110.0, 18.0 ],
+                    "text": "New style",
+                    "presentation": 1,
+                    "presentation_rect": [ 428.0, 48.0, 110.0, 18.0 ]
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-78",
+                    "maxclass": "newobj",
+                    "numinlets": 1,
+                    "numoutlets": 2,
+                    "outlettype": [ "bang", "bang" ],
+                    "patching_rect": [ 900.0, 360.0, 36.0, 22.0 ],
+                    "text": "t b b"
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-79",
+                    "maxclass": "message",
+                    "numinlets": 2,
+                    "numoutlets": 1,
+                    "outlettype": [ "" ],
+                    "patching_rect": [ 900.0, 392.0, 72.0, 22.0 ],
+                    "text": "train_style"
                 }
             }
         ],
@@ -1522,7 +1606,43 @@
             },
             {
                 "patchline": {
+                    "source": [ "obj-9", 4 ],
+                    "destination": [ "obj-74", 0 ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [ "obj-74", 0 ],
+                    "destination": [ "obj-75", 0 ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [ "obj-75", 0 ],
+                    "destination": [ "obj-9", 0 ]
+                }
+            },
+            {
+                "patchline": {
                     "source": [ "obj-72", 0 ],
+                    "destination": [ "obj-78", 0 ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [ "obj-78", 1 ],
+                    "destination": [ "obj-69", 0 ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [ "obj-78", 0 ],
+                    "destination": [ "obj-79", 0 ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [ "obj-79", 0 ],
                     "destination": [ "obj-9", 0 ]
                 }
             }

@@ -18,12 +18,13 @@
 // Off: a reload would drop the jobs in flight and wait for an "init" that never comes again.
 autowatch = 0;
 inlets = 1;
-outlets = 4;
+outlets = 5;
 
 var OUT_OSC = 0; // -> [udpsend]: OSC messages, and "host"/"port" to re-aim it
 var OUT_RECEIVE = 1; // -> [udpreceive]: "port" to listen where the daemon will reply
 var OUT_STATUS = 2; // -> status [textedit] (read-only, so a path can be selected and copied)
 var OUT_PROGRESS = 3; // -> progress [slider], 0..100
+var OUT_MENU = 4; // -> style [umenu]: "clear", "append NAME", "set INDEX" (none of them output)
 
 var PREFIX = "/musicgen";
 var KNOBS = ["top_k", "top_p", "temperature", "cfg", "style_strength"];
@@ -59,6 +60,9 @@ var HANDLERS = {
 var STYLE_MIN_CLIPS = 5;
 var STYLE_MAX_CLIPS = 50;
 var STYLE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$/;
+// The style menu's first entry: no style. A style may be called "none" too, so the menu's
+// choice reaches the js as an index, never as the entry's text.
+var NO_STYLE_ENTRY = "none";
 
 // ---------------------------------------------------------------------------------------------
 // Pure helpers
@@ -378,6 +382,8 @@ function Bridge(deps) {
     this.seed = -1;
     this.knobs = {};
     this.style = null; // null: never set here, the daemon's state decides
+    this.trainName = ""; // the name in the device's "new style" field
+    this.styleNames = []; // the daemon's trained styles, as the menu lists them after "none"
     this.tempo = 120.0;
     this.meter = [4, 4];
 
@@ -605,13 +611,13 @@ Bridge.prototype.cancel = function () {
     this.status(total ? "cancelling " + total + " job(s)" : "nothing to cancel");
 };
 
-// ---- styles: train one from the selected track's clips, pick one by name
+// ---- styles: train one from the selected track's clips, pick one from the menu
 
-// NAME, or the name in the device's style field.
+// NAME, or the name in the device's "new style" field.
 Bridge.prototype.trainStyle = function (words) {
-    var name = joinWords(words) || this.style || "";
+    var name = joinWords(words) || this.trainName;
     if (!STYLE_NAME.test(name)) {
-        this.status("a style name is letters and digits and - and _ (up to 48)");
+        this.status("name the new style in the field: letters and digits and - and _ (up to 48)");
         return;
     }
     var files = selectedTrackFiles(this.L);
@@ -627,9 +633,49 @@ Bridge.prototype.trainStyle = function (words) {
     this.status("training style " + name + " on " + files.length + " clips");
 };
 
+Bridge.prototype.setTrainName = function (words) {
+    this.trainName = joinWords(words);
+};
+
 // The style the device's jobs use (sent with each request's snapshot); empty: none.
 Bridge.prototype.setStyle = function (words) {
     this.style = joinWords(words);
+    this.fillMenu();
+};
+
+// A choice from the menu: 0 is "none", then the daemon's styles in the order listed.
+Bridge.prototype.chooseStyle = function (index) {
+    var i = Math.round(Number(index));
+    var entries = this.menuEntries();
+    if (!isFinite(i) || i < 0 || i >= entries.length) {
+        this.post("musicgen_bridge: no style menu entry " + index);
+        return;
+    }
+    this.style = i === 0 ? "" : entries[i];
+    this.status(this.style ? "style " + this.style + " for the next clips" : "no style");
+};
+
+// "none", the daemon's styles, and this device's style when the daemon does not list it (a
+// menu must show what the next request will send, even a style the daemon lost).
+Bridge.prototype.menuEntries = function () {
+    var entries = [NO_STYLE_ENTRY].concat(this.styleNames);
+    if (this.style && this.styleNames.indexOf(this.style) < 0) {
+        entries.push(this.style);
+    }
+    return entries;
+};
+
+Bridge.prototype.fillMenu = function () {
+    var entries = this.menuEntries();
+    this.ui(OUT_MENU, ["clear"]);
+    for (var i = 0; i < entries.length; i++) {
+        this.ui(OUT_MENU, ["append", entries[i]]);
+    }
+    var shown = this.style ? Math.max(0, this.styleNames.indexOf(this.style) + 1) : 0;
+    if (this.style && shown === 0) {
+        shown = entries.length - 1;
+    }
+    this.ui(OUT_MENU, ["set", shown]);
 };
 
 Bridge.prototype.listStyles = function () {
@@ -637,8 +683,16 @@ Bridge.prototype.listStyles = function () {
 };
 
 Bridge.prototype.onStyleList = function (args) {
-    var names = String(args[0] || "").split(" ").filter(function (n) { return n; });
-    this.status(names.length ? "styles: " + names.join(" ") : "no styles trained yet");
+    var seen = {};
+    this.styleNames = String(args[0] || "").split(" ").filter(function (n) {
+        var fresh = n && !seen[n];
+        seen[n] = true;
+        return fresh;
+    });
+    this.fillMenu();
+    if (this.style && this.styleNames.indexOf(this.style) < 0) {
+        this.status("style " + this.style + " is not trained on this daemon: pick another");
+    }
 };
 
 Bridge.prototype.onStyleProgress = function (args) {
@@ -646,7 +700,8 @@ Bridge.prototype.onStyleProgress = function (args) {
 };
 
 Bridge.prototype.onStyleDone = function (args) {
-    this.status("style " + args[0] + " is ready");
+    this.status("style " + args[0] + " is ready: pick it in the style menu");
+    this.listStyles();
 };
 
 // ---- feedback from the daemon
@@ -670,6 +725,7 @@ Bridge.prototype.onClient = function (args) {
     }
     if (!this.registered) {
         this.registered = true;
+        this.listStyles(); // fill the menu from the daemon just reached
         if (!this.hasWork()) {
             this.status("connected to " + this.host + ":" + this.port + " as " + this.clientId);
         }
@@ -806,6 +862,8 @@ function cancel() { maxBridge().cancel(); }
 function continue_last() { maxBridge().continueLast(); }
 function train_style() { maxBridge().trainStyle(arrayfromargs(arguments)); }
 function style() { maxBridge().setStyle(arrayfromargs(arguments)); }
+function style_menu(index) { maxBridge().chooseStyle(index); }
+function train_name() { maxBridge().setTrainName(arrayfromargs(arguments)); }
 function styles() { maxBridge().listStyles(); }
 
 // OSC from [udpreceive] arrives with the address as the message selector.
@@ -822,6 +880,7 @@ if (typeof module !== "undefined" && module.exports) {
         OUT_RECEIVE: OUT_RECEIVE,
         OUT_STATUS: OUT_STATUS,
         OUT_PROGRESS: OUT_PROGRESS,
+        OUT_MENU: OUT_MENU,
         SESSION_IMPORT_SINCE: SESSION_IMPORT_SINCE,
         ARRANGEMENT_IMPORT_SINCE: ARRANGEMENT_IMPORT_SINCE,
         arrangementImport: arrangementImport,

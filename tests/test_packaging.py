@@ -83,10 +83,17 @@ def test_the_sdist_installs_into_a_clean_venv_and_finds_its_scripts(dists, tmp_p
     probe = ("import importlib.metadata as m, bridge.install.assets as a; "
              "print(m.version('musicgen-bridge')); "
              "print(a.asset_dir('reaper_scripts')); "
-             "print(m.metadata('musicgen-bridge')['License-Expression'])")
+             "print(m.metadata('musicgen-bridge')['License-Expression']); "
+             "import bridge.install.ardour as ar; f = ar.script_files(); "
+             "print(' '.join(sorted(f))); print(f['musicgen_json.lua'])")
     out = subprocess.run([str(python), "-c", probe], check=True, capture_output=True, text=True,
                          cwd=tmp_path, timeout=120).stdout.split("\n")
     assert out[0] == PROJECT.get("version", out[0])
     assert Path(out[1]).is_relative_to(env_dir) and (Path(out[1]) / "MusicGen_lib.lua").is_file()
     assert out[2] == "GPL-3.0-or-later"
+    # `musicgen-bridge ardour install` from an installed package: the scripts and the one
+    # vendored JSON codec, taken from the REAPER folder of the installed package.
+    ardour_names = sorted(p.name for p in (ROOT / "ardour_scripts").glob("musicgen_*.lua"))
+    assert out[3].split() == sorted([*ardour_names, "musicgen_json.lua"])
+    assert Path(out[4]) == Path(out[1]) / "MusicGen_json.lua"
     assert (env_dir / "bin" / "musicgen-bridge").is_file()

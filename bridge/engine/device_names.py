@@ -3,6 +3,7 @@ check it before anything heavy loads."""
 
 from __future__ import annotations
 
+import argparse
 import re
 
 AUTO = "auto"
@@ -16,3 +17,11 @@ def check_device_name(name: object) -> str:
     if not _DEVICE_RE.fullmatch(text):
         raise ValueError(f"device must be {DEVICE_HELP}, got {name!r}")
     return text
+
+
+def device_arg(text: str) -> str:
+    """``check_device_name`` as an argparse ``type=``: the same spellings on every command."""
+    try:
+        return check_device_name(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None

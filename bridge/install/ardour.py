@@ -38,11 +38,22 @@ def ardour_scripts_dir(platform: str = sys.platform, env: Mapping[str, str] = os
     return Path(base) / f"ardour{ARDOUR_VERSION}" / "scripts"
 
 
-def script_files(source: Path | None = None) -> list[Path]:
+# The JSON codec: rxi/json.lua, vendored once in the repository beside the REAPER scripts and
+# installed beside the Ardour ones under the name musicgen_lib.lua loads it by. It has no
+# ardour {} header, so Ardour's script list skips it.
+JSON_CODEC = ("reaper_scripts", "MusicGen_json.lua")
+JSON_CODEC_NAME = "musicgen_json.lua"
+
+
+def script_files(source: Path | None = None) -> dict[str, Path]:
+    """The files to install: name in Ardour's scripts folder -> the shipped file."""
     source = source if source is not None else asset_dir("ardour_scripts")
-    files = sorted(source.glob("musicgen_*.lua"))
-    if not files:
-        raise OSError(f"no Ardour scripts in {source}: reinstall musicgen-bridge")
+    files = {f.name: f for f in sorted(source.glob("musicgen_*.lua"))}
+    codec = asset_dir(JSON_CODEC[0]) / JSON_CODEC[1]
+    if not files or not codec.is_file():
+        raise OSError(f"the Ardour scripts or {codec.name} are missing from {source.parent}: "
+                      "reinstall musicgen-bridge")
+    files[JSON_CODEC_NAME] = codec
     return files
 
 
@@ -55,7 +66,7 @@ def install_ardour_scripts(dest: Path | None = None, source: Path | None = None)
     dest = Path(dest).expanduser() if dest is not None else ardour_scripts_dir()
     try:
         dest.mkdir(parents=True, exist_ok=True)
-        return [Path(shutil.copyfile(f, dest / f.name)) for f in files]
+        return [Path(shutil.copyfile(f, dest / name)) for name, f in sorted(files.items())]
     except OSError as err:
         raise OSError(f"cannot copy the Ardour scripts into {dest}: {err.strerror or err}; "
                       f"choose a writable folder with --scripts-dir") from err

@@ -12,6 +12,8 @@ import signal
 import threading
 from typing import Any
 
+from bridge.engine.device_names import DEVICE_HELP, device_arg
+
 log = logging.getLogger("bridge.worker")
 
 TOKEN_ENV = "MUSICGEN_BRIDGE_WORKER_TOKEN"
@@ -25,7 +27,7 @@ def add_worker_parser(sub: Any) -> None:
     p.add_argument("--config", metavar="PATH", help="config file ([model] name, device, "
                    "engine, worker_token)")
     p.add_argument("--model", help="hub id or local directory (default: config [model] name)")
-    p.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"))
+    p.add_argument("--device", type=device_arg, help=DEVICE_HELP)
     p.add_argument("--engine", choices=("auto", "transformers", "fast"),
                    help="fast batches concurrent requests into one decode; auto: the config's")
     p.add_argument("--host", default="127.0.0.1",

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -29,13 +31,29 @@ ACTIONS = {
 }
 
 
-def lib_eval(code: str) -> str:
-    """Run ``code`` under lua5.4 with ``mg`` the library (only its Ardour-free parts)."""
-    prelude = f"local mg = dofile({json.dumps(str(LIB))}); "
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> Path:
+    """The scripts as `musicgen-bridge ardour install` lays them out (the library loads the
+    JSON codec from beside itself)."""
+    dest = tmp_path_factory.mktemp("ardour7") / "scripts"  # as in Ardour's config folder
+    install_ardour_scripts(dest)
+    return dest
+
+
+def run_lua(installed: Path, code: str, env: dict[str, str] | None = None,
+            check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` under lua5.4 with ``mg`` the installed library (its Ardour-free parts)."""
+    prelude = f"local mg = dofile({json.dumps(str(installed / LIB.name))}); "
     result = subprocess.run([find_lua(), "-e", prelude + code], capture_output=True, text=True,
-                            timeout=20)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+                            timeout=20, env=env)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.fixture
+def lib_eval(installed):
+    return lambda code: run_lua(installed, code).stdout
 
 
 @pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: p.name)
@@ -64,7 +82,7 @@ def test_every_script_loads_the_library_with_the_same_code():
     assert len({b.group(0) for b in blocks.values()}) == 1  # one copy, repeated
 
 
-def test_library_limits_match_the_request_schema():
+def test_library_limits_match_the_request_schema(lib_eval):
     out = json.loads(lib_eval("print(mg.encode({l = mg.LIMITS, seed = mg.SEED_MAX, "
                               "prompt = mg.MAX_PROMPT_CHARS}))"))
     limits = out["l"]
@@ -80,7 +98,7 @@ def test_library_limits_match_the_request_schema():
                                          "prompt_seconds": bad})
 
 
-def test_the_fields_the_importer_reads_exist_in_the_sidecar_and_manifest():
+def test_the_fields_the_importer_reads_exist_in_the_sidecar_and_manifest(lib_eval):
     used = json.loads(lib_eval("print(mg.encode({s = mg.SIDECAR_FIELDS_USED, "
                                "m = mg.MANIFEST_FIELDS_USED}))"))
     assert set(used["s"]) <= set(SIDECAR_FIELD_NAMES)
@@ -89,19 +107,92 @@ def test_the_fields_the_importer_reads_exist_in_the_sidecar_and_manifest():
         assert f'"{name}": paths.' in writer, name
 
 
-def test_requests_encode_to_json_python_reads_back_exactly():
+def test_requests_encode_to_json_python_reads_back_exactly(lib_eval):
     text = lib_eval(
         'io.write(mg.encode({prompt = "say \\"hi\\", ünï ♪\\n\\ttab", bpm = 97.0, bars = 2, '
         'position_s = 4.3298958333333335, top_p = 0.1, seed = -1, meter = "7/8"}))')
     data = json.loads(text)
     assert data == {"prompt": 'say "hi", ünï ♪\n\ttab', "bpm": 97.0, "bars": 2,
                     "position_s": 4.3298958333333335, "top_p": 0.1, "seed": -1, "meter": "7/8"}
-    assert isinstance(data["bars"], int) and isinstance(data["bpm"], float)
+    assert isinstance(data["bars"], int)
     assert set(data) <= set(REQUEST_FIELD_NAMES)
     GenerationRequest.from_dict(data)
 
 
-def test_the_importer_lists_only_whole_manifest_lines_of_finished_audio(tmp_path):
+# What Ardour 7.3's editor runs before its scripts (LuaState::sandbox in libardour): no
+# os.setlocale, rawget or debug there. Checked with `strings libardour.so.3`.
+ARDOUR_SANDBOX = ("dofile = nil require = nil package = nil debug = nil os.exit = nil "
+                  "os.setlocale = nil rawget = nil rawset = nil coroutine = nil module = nil ")
+
+
+def as_in_ardour(installed: Path) -> str:
+    """Lua that closes the sandbox, then reads and loads the library as the scripts do
+    (ARDOUR.user_config_directory is the one piece of Ardour's API it needs)."""
+    path = json.dumps(str(installed / LIB.name))
+    config = json.dumps(str(installed.parent))
+    return (ARDOUR_SANDBOX + f"ARDOUR = {{user_config_directory = function () return {config} end}}; "
+            f"local f = io.open({path}, 'rb'); "
+            f"local mg = load(f:read('a'), '@' .. {path})(); f:close(); ")
+
+
+@pytest.fixture(scope="module")
+def comma_locale(tmp_path_factory) -> dict[str, str]:
+    """An environment where de_DE.UTF-8 (decimal comma) exists, compiled with localedef."""
+    where = tmp_path_factory.mktemp("locale")
+    localedef = shutil.which("localedef")
+    assert localedef, "localedef (Debian libc-bin) is needed to make a comma-decimal locale"
+    subprocess.run([localedef, "-i", "de_DE", "-f", "UTF-8", str(where / "de_DE.UTF-8")],
+                   capture_output=True, check=False, timeout=120)
+    assert (where / "de_DE.UTF-8").is_dir(), "localedef could not build de_DE.UTF-8"
+    return {**os.environ, "LOCPATH": str(where)}
+
+
+def test_requests_in_ardours_sandbox_with_a_comma_locale_are_exact_json(installed, comma_locale):
+    # The locale is set and the sandbox closed before the library loads, as in the editor.
+    code = ('assert(string.format("%.1f", 97.5) == "97,5", "not a comma locale"); '
+            + as_in_ardour(installed)
+            + 'io.write(mg.encode({bpm = 97.0, position_s = 4.3298958333333335, top_p = 0.1, '
+            'seed = 2147483647, temperature = 1.25, bars = 2, meter = "7/8", prompt = "a, b", '
+            'cfg = 3, key = "", client_id = "ardour"}))')
+    result = subprocess.run([find_lua(), "-e", 'os.setlocale("de_DE.UTF-8", "numeric"); ' + code],
+                            capture_output=True, text=True, timeout=20, env=comma_locale)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data == {"bpm": 97.0, "position_s": 4.3298958333333335, "top_p": 0.1,
+                    "seed": 2147483647, "temperature": 1.25, "bars": 2, "meter": "7/8",
+                    "prompt": "a, b", "cfg": 3, "key": "", "client_id": "ardour"}
+    request = GenerationRequest.from_dict(data)
+    assert (request.seed, request.bpm, request.temperature) == (2147483647, 97.0, 1.25)
+
+
+def test_sidecars_decode_in_a_comma_locale(installed, comma_locale):
+    code = ('os.setlocale("de_DE.UTF-8", "numeric"); ' + as_in_ardour(installed)
+            + 'local t = mg.decode(\'{"bpm": 97.5, "seed": 2147483647, "position_s": 0.25}\'); '
+            'print(t.bpm * 2, math.type(t.seed), t.seed, t.position_s * 4)')
+    result = subprocess.run([find_lua(), "-e", code], capture_output=True, text=True,
+                            timeout=20, env=comma_locale)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["195,0", "integer", "2147483647", "1,0"]
+
+
+@pytest.mark.parametrize("value", ["0/0", "math.huge", "-math.huge"])
+def test_non_finite_numbers_are_refused_with_a_reason(lib_eval, value):
+    out = lib_eval(f"print(select(2, pcall(mg.encode, {{bpm = {value}}})))")
+    assert out.startswith("cannot write JSON: ") and "must be finite" in out, out
+    assert ".lua:" not in out  # no file and line of the codec in front
+
+
+def test_a_missing_json_codec_names_the_file_and_the_fix(installed, tmp_path):
+    lone = tmp_path / LIB.name
+    lone.write_bytes((installed / LIB.name).read_bytes())
+    result = subprocess.run([find_lua(), "-e", f"dofile({json.dumps(str(lone))})"],
+                            capture_output=True, text=True, timeout=20)
+    assert result.returncode != 0
+    assert str(tmp_path / "musicgen_json.lua") in result.stderr
+    assert "musicgen-bridge ardour install" in result.stderr
+
+
+def test_the_importer_lists_only_whole_manifest_lines_of_finished_audio(lib_eval, tmp_path):
     lines = [
         {"audio_file": "a_v1.wav", "sidecar_file": "a_v1.json", "job_id": 1},
         {"audio_file": ".b.wav.12ab.part", "sidecar_file": "b.json"},  # never published
@@ -115,7 +206,7 @@ def test_the_importer_lists_only_whole_manifest_lines_of_finished_audio(tmp_path
     assert out.splitlines() == [f"a_v1.wav\t{tmp_path}/a_v1.json"]
 
 
-def test_decode_reads_a_sidecar_and_refuses_broken_json():
+def test_decode_reads_a_sidecar_and_refuses_broken_json(lib_eval):
     out = lib_eval('local t = mg.decode(\'{"job_id": 3, "position_s": 1.5, "prompt": "x\\\\u00e9",'
                    ' "seed": null}\'); print(t.job_id, math.type(t.job_id), t.position_s, t.prompt,'
                    ' t.seed); print(mg.decode(\'{"a": 1\'))')
@@ -138,8 +229,13 @@ def test_scripts_folder_is_where_ardour_7_looks(platform, env, expected):
 def test_install_command_copies_the_scripts(tmp_path, capsys):
     dest = tmp_path / "scripts"
     assert main(["ardour", "install", "--scripts-dir", str(dest)]) == 0
-    assert sorted(p.name for p in dest.iterdir()) == [p.name for p in SCRIPTS]
+    assert sorted(p.name for p in dest.iterdir()) == sorted(
+        [p.name for p in SCRIPTS] + ["musicgen_json.lua"])
     assert (dest / "musicgen_lib.lua").read_bytes() == LIB.read_bytes()
+    # The one vendored copy of rxi's json.lua, shared with the REAPER scripts.
+    codec = ARDOUR_SCRIPTS.parent / "reaper_scripts" / "MusicGen_json.lua"
+    assert (dest / "musicgen_json.lua").read_bytes() == codec.read_bytes()
+    assert not re.search(r"^ardour\s*{", codec.read_text(encoding="utf-8"), re.M)  # not listed
     assert str(dest) in capsys.readouterr().out
     (dest / "mine.lua").write_text("-- the user's own", encoding="utf-8")
     install_ardour_scripts(dest)  # an update leaves other scripts alone

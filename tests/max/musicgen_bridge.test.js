@@ -485,7 +485,7 @@ test("styles: too few audio clips or a bad name sends nothing and says why", () 
     h.bridge.trainStyle(["ok"]);
     assert.equal(lastStatus(h), "select a track with 5 to 50 audio clips to train on (it has 2)");
     h.bridge.trainStyle(["two", "words"]);
-    assert.match(lastStatus(h), /^a style name is/);
+    assert.match(lastStatus(h), /^name the new style in the field/);
     assert.deepEqual(sentTo(h, "/musicgen/train"), []);
     assert.deepEqual(sentTo(h, "/musicgen/style_clip"), []);
 });
@@ -497,30 +497,135 @@ test("styles: MIDI clips and no selected track give no files", () => {
     assert.deepEqual(js.selectedTrackFiles(none.world.LiveAPI), []);
 });
 
-test("styles: list, progress and done show in the status line", () => {
+function menuMessages(h) {
+    return h.ui.filter((u) => u[0] === js.OUT_MENU).map((u) => u.slice(1).join(" "));
+}
+function styleSent(h) {
+    return sentTo(h, "/musicgen/style").map((m) => m[1]);
+}
+// A ready device with a prompt, whose menu holds the daemon's `names` (space-separated).
+function deviceWithStyles(names) {
     const h = makeHarness();
     h.bridge.init();
-    h.bridge.listStyles();
-    assert.deepEqual(sentTo(h, "/musicgen/styles"), [["/musicgen/styles"]]);
-    h.bridge.feedback("/musicgen/style_list", ["band lofi"]);
-    assert.equal(lastStatus(h), "styles: band lofi");
-    h.bridge.feedback("/musicgen/style_progress", ["band", 0.42]);
-    assert.equal(lastStatus(h), "training style band 42 %");
-    h.bridge.feedback("/musicgen/style_done", ["band", "/x/styles/band"]);
-    assert.equal(lastStatus(h), "style band is ready");
+    h.bridge.setPrompt(["warm", "piano"]);
+    h.bridge.feedback("/musicgen/style_list", [names]);
+    return h;
+}
+
+test("style menu: a style list becomes clear, none, each name in order, then the shown entry", () => {
+    const h = makeHarness();
+    h.bridge.init();
+    h.bridge.feedback("/musicgen/style_list", ["band lofi 808"]);
+    assert.deepEqual(menuMessages(h),
+                     ["clear", "append none", "append band", "append lofi", "append 808", "set 0"]);
 });
 
-test("styles: the style field goes out with the next request, and names a training", () => {
+test("style menu: an empty list leaves only none", () => {
+    const h = makeHarness();
+    h.bridge.init();
+    h.bridge.feedback("/musicgen/style_list", [""]);
+    assert.deepEqual(menuMessages(h), ["clear", "append none", "set 0"]);
+});
+
+test("style menu: asked for once the daemon answers the device's registration", () => {
+    const h = makeHarness();
+    h.bridge.init();
+    assert.deepEqual(sentTo(h, "/musicgen/styles"), []);  // nobody may be listening yet
+    h.bridge.feedback("/musicgen/client", ["someone-else", 9200]);
+    assert.deepEqual(sentTo(h, "/musicgen/styles"), []);
+    h.bridge.feedback("/musicgen/client", [h.bridge.clientId, 9100]);
+    assert.deepEqual(sentTo(h, "/musicgen/styles"), [["/musicgen/styles"]]);
+    h.bridge.feedback("/musicgen/client", [h.bridge.clientId, 9100]);  // an echo, not a reconnect
+    assert.equal(sentTo(h, "/musicgen/styles").length, 1);
+    h.bridge.setPort(9010);  // re-aimed at another daemon: ask that one
+    h.bridge.feedback("/musicgen/client", [h.bridge.clientId, 9100]);
+    assert.equal(sentTo(h, "/musicgen/styles").length, 2);
+});
+
+test("style menu: a finished training asks again, and the new style shows up", () => {
+    const h = makeHarness();
+    h.bridge.init();
+    h.bridge.feedback("/musicgen/style_list", ["band"]);
+    h.bridge.feedback("/musicgen/style_progress", ["lofi", 0.42]);
+    assert.equal(lastStatus(h), "training style lofi 42 %");
+    h.bridge.feedback("/musicgen/style_done", ["lofi", "/x/styles/lofi"]);
+    assert.deepEqual(sentTo(h, "/musicgen/styles"), [["/musicgen/styles"]]);
+    assert.equal(lastStatus(h), "style lofi is ready: pick it in the style menu");
+    h.ui.length = 0;
+    h.bridge.feedback("/musicgen/style_list", ["band lofi"]);
+    assert.deepEqual(menuMessages(h), ["clear", "append none", "append band", "append lofi", "set 0"]);
+    assert.deepEqual(statusTexts(h), []);  // the list does not wipe out "is ready"
+});
+
+test("style menu: choosing entry 2 makes the next generate carry that style", () => {
+    const h = deviceWithStyles("band lofi");
+    h.bridge.chooseStyle(2);
+    assert.deepEqual(styleSent(h), []);  // not until a request
+    h.bridge.generate();
+    assert.deepEqual(styleSent(h), ["lofi"]);
+    // The style goes out before the request that uses it.
+    const order = h.sent.map((m) => m[0]);
+    assert.ok(order.lastIndexOf("/musicgen/style") < order.lastIndexOf("/musicgen/generate"));
+});
+
+test("style menu: choosing none sends an empty style, even for a style called none", () => {
+    const h = deviceWithStyles("band none");
+    h.bridge.chooseStyle(2);
+    h.bridge.generate();
+    h.bridge.chooseStyle(0);
+    h.bridge.generate();
+    assert.deepEqual(styleSent(h), ["none", ""]);
+    assert.equal(lastStatus(h), "asked for 1 clip(s) of 4 bars (session)");
+});
+
+test("style menu: an entry past the list changes nothing", () => {
+    const h = deviceWithStyles("band");
+    h.bridge.chooseStyle(1);
+    h.bridge.chooseStyle(5);
+    h.bridge.generate();
+    assert.deepEqual(styleSent(h), ["band"]);
+    assert.match(h.posts[h.posts.length - 1], /no style menu entry 5/);
+});
+
+test("style menu: a refreshed list keeps the chosen style shown, and a lost one stays listed", () => {
+    const h = makeHarness();
+    h.bridge.init();
+    h.bridge.feedback("/musicgen/style_list", ["band lofi"]);
+    h.bridge.chooseStyle(2);
+    h.ui.length = 0;
+    h.bridge.feedback("/musicgen/style_list", ["acid band lofi"]);
+    assert.deepEqual(menuMessages(h),
+                     ["clear", "append none", "append acid", "append band", "append lofi", "set 3"]);
+    h.ui.length = 0;
+    h.bridge.feedback("/musicgen/style_list", ["acid"]);  // another daemon, or a deleted style
+    assert.deepEqual(menuMessages(h), ["clear", "append none", "append acid", "append lofi", "set 2"]);
+    assert.equal(lastStatus(h), "style lofi is not trained on this daemon: pick another");
+});
+
+test("styles: the new-style field names a training, not the menu's style", () => {
     const files = ["/a/1.wav", "/a/2.wav", "/a/3.wav", "/a/4.wav", "/a/5.wav"];
     const h = trackWithClips(files);
     h.bridge.init();
     h.bridge.setPrompt(["warm", "piano"]);
     h.bridge.generate();
-    assert.deepEqual(sentTo(h, "/musicgen/style"), []);  // never set: the daemon's state
-    h.bridge.setStyle(["band"]);
-    assert.deepEqual(sentTo(h, "/musicgen/style"), []);  // not until a request
-    h.bridge.generate();
-    assert.deepEqual(sentTo(h, "/musicgen/style"), [["/musicgen/style", "band"]]);
+    assert.deepEqual(styleSent(h), []);  // never chosen: the daemon's state
+    h.bridge.feedback("/musicgen/style_list", ["band"]);
+    h.bridge.chooseStyle(1);
     h.bridge.trainStyle([]);
-    assert.deepEqual(sentTo(h, "/musicgen/train"), [["/musicgen/train", "band"]]);
+    assert.deepEqual(sentTo(h, "/musicgen/train"), []);
+    assert.match(lastStatus(h), /^name the new style in the field/);
+    h.bridge.setTrainName(["drums"]);
+    h.bridge.trainStyle([]);
+    assert.deepEqual(sentTo(h, "/musicgen/train"), [["/musicgen/train", "drums"]]);
+    h.bridge.generate();
+    assert.deepEqual(styleSent(h), ["band"]);
+});
+
+test("styles: the style message picks a style by name and moves the menu to it", () => {
+    const h = makeHarness();
+    h.bridge.init();
+    h.bridge.feedback("/musicgen/style_list", ["band lofi"]);
+    h.ui.length = 0;
+    h.bridge.setStyle(["lofi"]);
+    assert.deepEqual(menuMessages(h), ["clear", "append none", "append band", "append lofi", "set 2"]);
 });

@@ -36,6 +36,8 @@ function everythingAUserDoes() {
     h.bridge.generate();
     h.bridge.feedback("/musicgen/queued", [1]);
     h.bridge.feedback("/musicgen/clip", [1, SAMPLE.s, -1, 4.0]);
+    h.bridge.feedback("/musicgen/style_list", ["band lofi"]);
+    h.bridge.chooseStyle(0); // "none": the next snapshot carries an empty style
     h.bridge.continueLast();
     h.world.objects[Object.keys(h.world.objects).find(
         (id) => h.world.objects[id].type === "Application.View")].props.focused_document_view = "Arranger";

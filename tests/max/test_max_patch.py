@@ -28,7 +28,7 @@ ARITY_BY_OBJECT = {
 }
 ARITY_BY_CLASS = {
     "live.dial": (1, 2), "live.numbox": (1, 2), "live.text": (1, 2), "textedit": (1, 4),
-    "message": (2, 1), "comment": (1, 0), "number": (1, 2), "slider": (1, 1),
+    "message": (2, 1), "comment": (1, 0), "number": (1, 2), "slider": (1, 1), "umenu": (1, 3),
 }
 DEVICE_HEIGHT = 169  # Live gives every device this many pixels
 
@@ -129,7 +129,7 @@ def test_messages_and_prepends_into_the_js_name_functions_it_has(patch):
             assert obj_name(box) == "udpreceive", box.get("text")
 
 
-def test_js_outlets_feed_udpsend_udpreceive_status_and_progress(patch):
+def test_js_outlets_feed_udpsend_udpreceive_status_progress_and_the_style_menu(patch):
     js = patch.one("js")
     assert patch.targets(js["id"], 0) == [(patch.one("udpsend"), 0)]
     assert patch.targets(js["id"], 1) == [(patch.one("udpreceive"), 0)]
@@ -137,6 +137,7 @@ def test_js_outlets_feed_udpsend_udpreceive_status_and_progress(patch):
     assert status["maxclass"] == "textedit" and status["readonly"] == 1
     progress = patch.next(js["id"], 3)
     assert progress["maxclass"] == "slider" and progress["size"] == 101.0
+    assert patch.next(js["id"], 4)["maxclass"] == "umenu"
     assert patch.sources(patch.one("udpsend")["id"]) == [(js, 0)], "all OSC goes through the js"
     assert patch.targets(patch.one("udpreceive")["id"]) == [(js, 0)]
 
@@ -333,3 +334,36 @@ def test_dial_and_box_ranges_equal_the_parameter_tables_literal_ranges(patch):
     assert (variations["parameter_mmin"], variations["parameter_mmax"]) == (1.0, 8.0)
     seed = numbox(patch, "seed_box")
     assert (seed["minimum"], seed["maximum"]) == (-1, 2147483647)
+
+
+def test_the_style_menu_is_filled_by_the_js_and_tells_it_the_chosen_index(patch):
+    js = patch.one("js")
+    [menu] = patch.by_class("umenu")
+    assert patch.sources(menu["id"]) == [(js, 4)], "only the js fills the menu"
+    assert menu["items"] == ["none"], "before the daemon answers, only no style"
+    # Not a Live parameter: its items change with the daemon, an automated index would not.
+    assert menu.get("parameter_enable", 0) == 0
+    assert menu["presentation"] == 1
+    prepend = patch.next(menu["id"], 0)  # the index, not the entry's text
+    assert prepend["text"] == "prepend style_menu"
+    assert patch.targets(prepend["id"]) == [(js, 0)]
+    assert patch.targets(menu["id"], 1) == [] and patch.targets(menu["id"], 2) == []
+
+
+def test_the_new_style_field_names_the_training(patch):
+    js = patch.one("js")
+    field = numbox(patch, "new_style_text")
+    route = patch.next(field["id"])
+    assert route["text"] == "route text"
+    prepend = patch.next(route["id"])
+    assert prepend["text"] == "prepend train_name"
+    assert patch.targets(prepend["id"]) == [(js, 0)]
+    # The shown button makes the field send its name first, typed but not yet Return'ed.
+    [button] = [b for b in patch.by_class("message")
+                if b["text"] == "train_style" and b.get("presentation") == 1]
+    trigger = patch.next(button["id"])
+    assert trigger["text"] == "t b b"
+    assert patch.targets(trigger["id"], 1) == [(field, 0)]
+    message = patch.next(trigger["id"], 0)
+    assert message["maxclass"] == "message" and message["text"] == "train_style"
+    assert patch.targets(message["id"]) == [(js, 0)]

@@ -8,7 +8,6 @@ calls on the driver's thread. The JACK tests drive the same path through a real 
 from __future__ import annotations
 
 import logging
-import statistics
 import threading
 import time
 
@@ -66,7 +65,8 @@ def test_a_flood_beyond_the_queue_is_dropped_and_the_last_value_still_lands(serv
 
 def test_a_flood_does_not_starve_other_threads(service, daemon, recorder):
     """While a driver thread floods, the OSC server's kind of work (state changes, job
-    submissions from another thread) still gets through quickly."""
+    submissions from another thread) still gets through: all of it finishes while the flood
+    is still going (a starved thread would only finish once the flood stops)."""
     service.start()
     stop = threading.Event()
 
@@ -78,25 +78,29 @@ def test_a_flood_does_not_starve_other_threads(service, daemon, recorder):
                 service.receive("flood", msg)
                 service.receive("flood", sysex)
 
-    flooder = threading.Thread(target=flood, name="test-flood")
-    flooder.start()
-    latencies = []
-    try:
-        time.sleep(0.2)
+    def other_work() -> None:
         for i in range(40):
-            start = time.perf_counter()
             daemon.state.set("prompt", f"prompt {i}", source="osc")
             try:
                 daemon.submit()
             except QueueFull:
-                pass  # max_pending jobs wait (the queue is not started): refused, quickly
-            latencies.append(time.perf_counter() - start)
-            time.sleep(0.01)
+                pass  # max_pending jobs wait (the queue is not started): the rest refused
+
+    flooder = threading.Thread(target=flood, name="test-flood")
+    worker = threading.Thread(target=other_work, name="test-other-work")
+    flooder.start()
+    try:
+        time.sleep(0.2)
+        worker.start()
+        worker.join(60.0)  # a liveness bound for a loaded machine, not a latency figure
+        finished_during_flood = not worker.is_alive() and flooder.is_alive()
     finally:
         stop.set()
         flooder.join()
-    assert len(recorder.of(JobEvent, kind=QUEUED)) == 16  # max_pending; the rest refused fast
-    assert statistics.median(latencies) < 0.05 and max(latencies) < 0.5
+        worker.join()
+    assert finished_during_flood
+    assert daemon.state.snapshot().prompt == "prompt 39"
+    assert len(recorder.of(JobEvent, kind=QUEUED)) == 16  # max_pending; the rest refused
 
 
 def test_a_failing_message_does_not_end_midi_input(service, daemon, monkeypatch, caplog):
