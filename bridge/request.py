@@ -16,6 +16,8 @@ from typing import Annotated, Any
 
 from pydantic import Field, ValidationError
 from pydantic.dataclasses import dataclass as schema_dataclass
+from pydantic.dataclasses import is_pydantic_dataclass
+from pydantic.fields import FieldInfo
 
 from bridge.musical_time import (
     DENOMINATORS,
@@ -88,15 +90,6 @@ def _prompt_seconds(value: object) -> float:
     return seconds
 
 
-def _style(value: object) -> str:
-    # The style's folder name (bridge.engine.styles checks it exists); "" is none.
-    if not isinstance(value, str) or len(value) > 48 or (value and not all(
-            c.isalnum() or c in "-_" for c in value)):
-        raise ValueError(f"must be a style name (letters, digits, '-', '_'; at most 48) or "
-                         f"empty for none, got {value!r}")
-    return value
-
-
 def _optional_retries(value: object) -> int | None:
     if value is None:
         return None
@@ -156,6 +149,8 @@ def param_field(name: str) -> Any:
     return Field(spec.cast(spec.default), description=spec.help)
 
 
+# Defaults are passed as ``default=``: a type checker reads a dataclass field's default only from
+# that keyword, and would otherwise take the fields after ``meter`` as required.
 @schema_dataclass(frozen=True, config=CLOSED)
 class GenerationRequest:
     prompt: PromptText = Field(
@@ -165,39 +160,44 @@ class GenerationRequest:
     meter: MeterValue = Field(default_factory=lambda: Meter(4, 4),
                               description='time signature, "4/4", "6/8"',
                               json_schema_extra={"default": "4/4"})
-    key: Key = Field("", description='"A minor", "F# major"; empty: unknown')
+    key: Key = Field(default="", description='"A minor", "F# major"; empty: unknown')
     top_k: TopK = param_field("top_k")
     top_p: TopP = param_field("top_p")
     temperature: Temperature = param_field("temperature")
     cfg: Cfg = param_field("cfg")
     variations: Variations = param_field("variations")
     style_strength: StyleStrength = param_field("style_strength")
-    seed: Seed = Field(None, description="-1 or null: random")
+    seed: Seed = Field(default=None, description="-1 or null: random")
     position_s: _Seconds = Field(
-        None, description="where in the project the clip belongs (seconds); passed to the sidecar")
+        default=None,
+        description="where in the project the clip belongs (seconds); passed to the sidecar")
     client_id: Annotated[str, text(MAX_CLIENT_ID_CHARS)] = Field(
-        "", description="who asked (a Max device, a script); replies are routed by it")
+        default="", description="who asked (a Max device, a script); replies are routed by it")
     quality: Annotated[str, text(200)] = Field(
-        "hi-fi",
+        default="hi-fi",
         description='quality words or a preset ("hi-fi", "lo-fi", "none") added to the prompt')
-    negative_prompt: PromptText = Field("", description="what guidance should steer away from")
-    audio_prompt: _Path = Field(None, description="audio file to continue from")
+    negative_prompt: PromptText = Field(default="",
+                                        description="what guidance should steer away from")
+    audio_prompt: _Path = Field(default=None, description="audio file to continue from")
     prompt_seconds: _PromptSeconds = Field(
-        8.0, description="how many of the audio prompt's last seconds to use (shortened when "
-                         "prompt and new material would not fit the model's 30 s window)")
+        default=8.0,
+        description="how many of the audio prompt's last seconds to use (shortened when "
+                    "prompt and new material would not fit the model's 30 s window)")
     keep_prompt: _Flag = Field(
-        False, description="the N bars hold the audio prompt, then the new material (default: "
-                           "N bars of new material only, starting where the prompt ends)")
+        default=False,
+        description="the N bars hold the audio prompt, then the new material (default: "
+                    "N bars of new material only, starting where the prompt ends)")
     melody_audio: _Path = Field(
-        None, description="audio whose melody (chroma) conditions a melody model")
-    loop: _Flag = Field(False, description="make the clip loop seamlessly")
+        default=None, description="audio whose melody (chroma) conditions a melody model")
+    loop: _Flag = Field(default=False, description="make the clip loop seamlessly")
     tempo_lock: _OptionalFlag = Field(
-        None, description="fit the clip to the project tempo grid; null: the daemon's setting")
-    retries: _Retries = Field(None, description=(
+        default=None,
+        description="fit the clip to the project tempo grid; null: the daemon's setting")
+    retries: _Retries = Field(default=None, description=(
         "regenerate with the next seed up to this many times (0-5) when the clip cannot be "
         "locked to the grid confidently; null: the daemon's [fit] setting"))
-    parent_job: _Job = Field(None, description="the job these variations derive from")
-    style: _Style = Field("", description=(
+    parent_job: _Job = Field(default=None, description="the job these variations derive from")
+    style: _Style = Field(default="", description=(
         "a trained style (musicgen-bridge style list); empty: none"))
 
     @classmethod
@@ -210,7 +210,8 @@ class GenerationRequest:
         """
         if not isinstance(data, Mapping):
             raise ValueError(f"a request must be a JSON object, got {type(data).__name__}")
-        values = {str(k): v for k, v in data.items()}
+        # Any: these are untrusted values, and checking them is what the constructor is for.
+        values: dict[str, Any] = {str(k): v for k, v in data.items()}
         if base is not None:
             values = {**{f.name: getattr(base, f.name) for f in fields(cls)}, **values}
         try:
@@ -239,10 +240,16 @@ class RequestField:
     doc: str
 
 
+def _schema_fields(cls: type[Any]) -> dict[str, FieldInfo]:
+    if not is_pydantic_dataclass(cls):
+        raise TypeError(f"{cls.__name__} is not a pydantic dataclass")
+    return cls.__pydantic_fields__
+
+
 REQUEST_FIELDS: tuple[RequestField, ...] = tuple(
     RequestField(name, check_of(info.rebuild_annotation()).json_type, info.is_required(),
                  info.description or "")
-    for name, info in GenerationRequest.__pydantic_fields__.items()
+    for name, info in _schema_fields(GenerationRequest).items()
 )
 REQUEST_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in REQUEST_FIELDS)
 

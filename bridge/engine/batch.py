@@ -21,11 +21,28 @@ clip reproducible from its seed).
 from __future__ import annotations
 
 import threading
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
+from typing import TYPE_CHECKING, Protocol, TypeGuard
 
 import numpy as np
 
 from bridge.engine.base import Cancelled, Engine, GeneratedAudio, GenerationSpec, ProgressFn
+
+if TYPE_CHECKING:
+    import torch
+
+    from bridge.engine.fast_sampling import Sampling
+
+
+class BatchEngine(Engine, Protocol):
+    """An ``Engine`` that ``can_batch`` accepted: it decodes several prompts in one call."""
+
+    def max_new_tokens(self, seconds: float) -> int: ...
+
+    def codes(self, texts: list[str], steps: int, sampling: Sampling, seed: int, *,
+              on_step: Callable[[int], None]) -> torch.Tensor: ...
+
+    def decode_audio(self, codes: torch.Tensor) -> np.ndarray: ...
 
 
 def batch_key(spec: GenerationSpec, engine: Engine) -> Hashable | None:
@@ -35,12 +52,12 @@ def batch_key(spec: GenerationSpec, engine: Engine) -> Hashable | None:
     if (spec.negative_prompt or spec.audio_prompt is not None or spec.melody is not None
             or spec.prefix_codes is not None or spec.cfg < 1.0):
         return None
-    steps = engine.max_new_tokens(spec.seconds)  # type: ignore[attr-defined]  # can_batch
+    steps = engine.max_new_tokens(spec.seconds)
     return (steps, float(spec.cfg), int(spec.top_k), float(spec.top_p),
             float(spec.temperature))
 
 
-def can_batch(engine: Engine) -> bool:
+def can_batch(engine: Engine) -> TypeGuard[BatchEngine]:
     return all(callable(getattr(engine, name, None))
                for name in ("codes", "decode_audio", "max_new_tokens"))
 
@@ -67,6 +84,7 @@ def generate_batch(engine: Engine, specs: Sequence[GenerationSpec],
             except Exception as err:  # reported per spec; the other specs still run
                 results[index] = err
             continue
+        assert can_batch(engine)  # a shared batch_key is never None
         try:
             made = _decode_together(engine, [specs[i] for i in members],
                                     [progress[i] for i in members], [cancels[i] for i in members])
@@ -77,12 +95,12 @@ def generate_batch(engine: Engine, specs: Sequence[GenerationSpec],
     return [r if r is not None else RuntimeError("not generated") for r in results]
 
 
-def _decode_together(engine: Engine, specs: list[GenerationSpec], progress: list[ProgressFn],
+def _decode_together(engine: BatchEngine, specs: list[GenerationSpec], progress: list[ProgressFn],
                      cancels: list[threading.Event]) -> list[GeneratedAudio | BaseException]:
     from bridge.engine.fast_sampling import Sampling
 
     first = specs[0]
-    steps = engine.max_new_tokens(first.seconds)  # type: ignore[attr-defined]
+    steps = engine.max_new_tokens(first.seconds)
     sampling = Sampling.from_knobs(cfg=first.cfg, top_k=first.top_k, top_p=first.top_p,
                                    temperature=first.temperature)
     texts = [spec.text for spec in specs for _ in range(spec.variations)]
@@ -95,9 +113,8 @@ def _decode_together(engine: Engine, specs: list[GenerationSpec], progress: list
 
     if all(cancel.is_set() for cancel in cancels):
         raise Cancelled()
-    codes = engine.codes(texts, steps, sampling, first.seed,  # type: ignore[attr-defined]
-                         on_step=on_step)
-    audio = np.asarray(engine.decode_audio(codes), dtype=np.float32)  # type: ignore[attr-defined]
+    codes = engine.codes(texts, steps, sampling, first.seed, on_step=on_step)
+    audio = np.asarray(engine.decode_audio(codes), dtype=np.float32)
     codes_np = codes.cpu().numpy().astype(np.int64)
     out: list[GeneratedAudio | BaseException] = []
     row = 0

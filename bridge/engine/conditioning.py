@@ -45,12 +45,12 @@ class Conditioning:
         self.model = model
         self.processor = processor
         self.model_id = model_id
-        self.device = model.device
+        self.device: torch.device = model.device
         config = model.config
         self.sample_rate = int(config.audio_encoder.sampling_rate)
         self.frame_rate = float(config.audio_encoder.frame_rate)
         self.num_codebooks = int(model.decoder.num_codebooks)
-        self.max_seconds = model.generation_config.max_length / self.frame_rate
+        self.max_seconds: float = model.generation_config.max_length / self.frame_rate
         self.capabilities: frozenset[str] = conditioning_capabilities(model)
 
     def max_new_tokens(self, seconds: float) -> int:
@@ -277,7 +277,8 @@ class Conditioning:
         ids = torch.as_tensor(np.asarray(codes, dtype=np.int64), device=self.device)
         audio = self.model.audio_encoder.decode(
             ids[None], audio_scales=[None] * ids.shape[0]).audio_values
-        return audio.float().cpu().numpy()
+        out: np.ndarray = audio.float().cpu().numpy()
+        return out
 
 
 def conditioning_capabilities(model: Any) -> frozenset[str]:

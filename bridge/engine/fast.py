@@ -221,7 +221,8 @@ class FastEngine:
         audio = self.model.audio_encoder.decode(codes[None].to(self.device),
                                                 audio_scales=[None] * codes.shape[0]
                                                 ).audio_values
-        return audio.float().cpu().numpy()
+        out: np.ndarray = audio.float().cpu().numpy()
+        return out
 
     @torch.inference_mode()
     def warm_up(self, seconds: float | None = None) -> float:

@@ -94,8 +94,10 @@ def resolve_hub_model(repo_id: str, announce: Announce | None = None) -> str:
         raise EngineError(f"model {repo_id!r} is not downloaded yet and HF_HUB_OFFLINE is set, "
                           f"so it cannot be fetched; {OFFLINE_FIX}")
     size = _download_size(repo_id)
+    # From the defining modules: huggingface_hub.utils builds its __all__ at run time, so a
+    # type checker sees nothing exported there.
     from huggingface_hub import constants, snapshot_download
-    from huggingface_hub.utils import enable_progress_bars
+    from huggingface_hub.utils.tqdm import enable_progress_bars
 
     announce(f"downloading {repo_id} ({human_size(size)}) once into {constants.HF_HUB_CACHE}; "
              "later runs use that copy")
@@ -116,7 +118,7 @@ def _download_size(repo_id: str) -> int:
     import fnmatch
 
     from huggingface_hub import HfApi
-    from huggingface_hub.utils import GatedRepoError, RepositoryNotFoundError
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 
     try:
         info = HfApi().model_info(repo_id, files_metadata=True, timeout=10)

@@ -52,4 +52,4 @@ def fast_engine_proven_for(reference: Engine) -> bool:
         return False
     if getattr(reference, "is_melody", False):
         return False
-    return model.config.decoder.audio_channels == 1
+    return int(model.config.decoder.audio_channels) == 1

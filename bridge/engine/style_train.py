@@ -110,14 +110,14 @@ def read_clips(paths: Sequence[str | os.PathLike[str]], sample_rate: int
     """(path, sha256, mono float32 at ``sample_rate``) for every clip; StyleError listing
     every clip that cannot be used and why (too few, too many, unreadable, corrupt, too
     short, too long, silent)."""
-    paths = [str(p) for p in paths]
+    files = [str(p) for p in paths]
     problems: list[str] = []
-    if not MIN_CLIPS <= len(paths) <= MAX_CLIPS:
-        problems.append(f"a style needs {MIN_CLIPS} to {MAX_CLIPS} clips, got {len(paths)}")
-    if len(set(paths)) != len(paths):
+    if not MIN_CLIPS <= len(files) <= MAX_CLIPS:
+        problems.append(f"a style needs {MIN_CLIPS} to {MAX_CLIPS} clips, got {len(files)}")
+    if len(set(files)) != len(files):
         problems.append("the same clip is given more than once")
     clips = []
-    for path in paths:
+    for path in files:
         try:
             raw = Path(path).read_bytes()
         except OSError as err:
@@ -291,7 +291,8 @@ class StyleTrainer:
             out = self.model.audio_encoder.encode(
                 features["input_values"].to(self.engine.device, self.model.dtype),
                 features["padding_mask"].to(self.engine.device))
-        return out.audio_codes[0, 0].cpu().numpy().astype(np.int64)  # (K, frames)
+        codes: np.ndarray = out.audio_codes[0, 0].cpu().numpy().astype(np.int64)  # (K, frames)
+        return codes
 
     # -- the loop ----------------------------------------------------------------------------
 

@@ -26,11 +26,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bridge.engine.base import EngineError, GeneratedAudio, GenerationSpec, ProgressFn
+from bridge.engine.base import Engine, EngineError, GeneratedAudio, GenerationSpec, ProgressFn
+
+if TYPE_CHECKING:
+    from bridge.engine.windows import WindowableEngine
 
 log = logging.getLogger(__name__)
 
@@ -351,8 +354,9 @@ class StyledEngine:
         reference = getattr(inner, "reference", inner)  # the fast engine keeps its reference
         if not hasattr(reference, "model"):
             raise EngineError(f"the {inner.name} engine cannot use styles")
-        self.inner = inner
-        self.reference = reference
+        self.inner: Engine = inner
+        # The transformers engine: its model takes the adapters, and it decodes codes.
+        self.reference: WindowableEngine = reference
         self.switch = StyleSwitch(reference.model, root, inner.model_id)
         self.name = inner.name
         self.model_id = inner.model_id

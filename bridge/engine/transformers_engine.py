@@ -23,6 +23,7 @@ from transformers import (
     AutoProcessor,
     MusicgenForConditionalGeneration,
     MusicgenMelodyForConditionalGeneration,
+    PreTrainedModel,
     StoppingCriteria,
     StoppingCriteriaList,
 )
@@ -55,12 +56,13 @@ class TransformersEngine:
 
     name = "transformers"
 
-    def __init__(self, model: MusicgenForConditionalGeneration, processor: Any, *,
-                 model_id: str) -> None:
-        self.model = model
+    # ``model`` is Any: transformers types a module's submodules as ``Tensor | Module``; what the
+    # engine needs typed is copied into fields (here and in ``Conditioning``).
+    def __init__(self, model: Any, processor: Any, *, model_id: str) -> None:
+        self.model: Any = model
         self.processor = processor
         self.model_id = model_id
-        self.device = model.device
+        self.device: torch.device = model.device
         self.conditioning = Conditioning(model, processor, model_id=model_id)
         self.sample_rate = self.conditioning.sample_rate
         self.frame_rate = self.conditioning.frame_rate
@@ -142,7 +144,8 @@ class TransformersEngine:
             head, pad_token_id=gen.decoder_start_token_id, max_length=seq.shape[-1])
         seq = decoder.apply_delay_pattern_mask(seq, mask)
         codes = seq[seq != gen.pad_token_id].reshape(variations, self.num_codebooks, -1)
-        return codes.cpu().numpy().astype(np.int64)
+        out: np.ndarray = codes.cpu().numpy().astype(np.int64)
+        return out
 
 class _StepWatcher(StoppingCriteria):
     """Called by generate after every decoding step: reports progress, honours cancel, and
@@ -156,7 +159,8 @@ class _StepWatcher(StoppingCriteria):
         self.start_len: int | None = None
         self.sequences: torch.Tensor | None = None
 
-    def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
+    # A bool Tensor: torch.BoolTensor is a legacy class no torch function is typed to return.
+    def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.Tensor:
         if self.cancel.is_set():
             raise Cancelled()
         length = input_ids.shape[-1]
@@ -183,7 +187,7 @@ def load_engine(model: str = DEFAULT_MODEL, device: str = AUTO) -> TransformersE
     log.info("loading %s on %s (%s)", model, torch_device, str(dtype).removeprefix("torch."))
     try:
         processor = _load_processor(model_type, source)
-        net = _MODEL_CLASSES[model_type].from_pretrained(source, dtype=dtype)
+        net: Any = _MODEL_CLASSES[model_type].from_pretrained(source, dtype=dtype)
     except _LOAD_ERRORS as err:
         raise EngineError(_load_failure(model, source, err)) from err
     net.to(torch_device).eval()
@@ -194,7 +198,7 @@ def load_engine(model: str = DEFAULT_MODEL, device: str = AUTO) -> TransformersE
 
 
 # config.json model_type -> the class that loads it.
-_MODEL_CLASSES: dict[str, type] = {
+_MODEL_CLASSES: dict[str, type[PreTrainedModel]] = {
     "musicgen": MusicgenForConditionalGeneration,
     "musicgen_melody": MusicgenMelodyForConditionalGeneration,
 }

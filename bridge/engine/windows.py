@@ -31,7 +31,7 @@ import logging
 import math
 import threading
 from dataclasses import dataclass, replace
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeGuard, runtime_checkable
 
 import numpy as np
 
@@ -65,7 +65,11 @@ class ContinuesCodes(Protocol):
     def decode_codes(self, codes: np.ndarray) -> np.ndarray: ...
 
 
-def can_window(engine: Engine) -> bool:
+class WindowableEngine(Engine, ContinuesCodes, Protocol):
+    """An ``Engine`` that ``can_window`` accepted."""
+
+
+def can_window(engine: Engine) -> TypeGuard[WindowableEngine]:
     """Whether ``engine`` keeps the prefix-codes contract, so clips may pass its window.
     (Continuing from codes is continuation: engines refuse prefix codes without it.)"""
     return isinstance(engine, ContinuesCodes) and CONTINUATION in engine.capabilities
@@ -117,7 +121,7 @@ class WindowedEngine:
         if not can_window(inner):
             raise EngineError(f"the {inner.name} engine cannot continue from earlier codes, so "
                               f"it cannot generate past its {inner.max_seconds:g} s window")
-        self.inner = inner
+        self.inner: WindowableEngine = inner
         self.name = inner.name  # a wrapper: messages name the engine that does the work
         self.model_id = inner.model_id
         self.sample_rate = inner.sample_rate
@@ -214,7 +218,7 @@ class WindowedEngine:
         """Decode the joined codes in one piece per variation (one at a time: a long clip
         per variation costs about the codec memory that a window of every variation does).
         A caller's own prefix is decoded along as left context, then cut off."""
-        decode = self.inner.decode_codes  # type: ignore[attr-defined]  # can_window checked
+        decode = self.inner.decode_codes
         lead = 0 if history is None else min(self.context, history.shape[-1])
         pieces = []
         for v in range(codes.shape[0]):

@@ -278,7 +278,7 @@ def _read(file: Path, field: str, *, last_s: float | None,
     except (soundfile.LibsndfileError, RuntimeError, OSError) as err:
         first_error = err
     try:
-        with pedalboard.io.AudioFile(str(file)) as f:  # type: ignore[attr-defined]
+        with pedalboard.io.AudioFile(str(file)) as f:
             rate, frames = int(f.samplerate), int(f.frames)
             start, stop = _span(rate, frames, last_s, first_s)
             f.seek(start)

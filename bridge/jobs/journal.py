@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -309,7 +310,7 @@ class JournalLock:
 
 
 def _lock_fd(fd: int) -> None:
-    if os.name == "nt":
+    if sys.platform == "win32":  # the spelling type checkers read as a platform check
         import msvcrt
 
         msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)

@@ -265,7 +265,7 @@ def binding_row(binding: Binding) -> dict[str, Any]:
 def to_plain(value: object) -> Any:
     """tomlkit containers -> plain dicts (config values must not keep document objects)."""
     if hasattr(value, "unwrap"):
-        value = value.unwrap()  # type: ignore[union-attr]
+        value = value.unwrap()
     if isinstance(value, Mapping):
         return {str(k): to_plain(v) for k, v in value.items()}
     return value

@@ -31,6 +31,9 @@ INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 _TYPE_NAMES = {"i": "an integer", "f": "a number", "s": "a string"}
 
+# What an argument is once coerced: an int for "i", a float for "f", a str for "s".
+OscValue = int | float | str
+
 
 class ArgumentError(ValueError):
     """The arguments do not fit the address; the message says what it expects."""
@@ -45,7 +48,7 @@ def usage(spec: OscAddress) -> str:
     return " ".join(parts) or "no arguments"
 
 
-def coerce_args(spec: OscAddress, raw: Sequence[object]) -> tuple[object, ...]:
+def coerce_args(spec: OscAddress, raw: Sequence[object]) -> tuple[OscValue, ...]:
     values = list(raw)
     expected = spec.args
     if expected and expected[-1].type == "s" and len(values) > len(expected):
@@ -58,7 +61,7 @@ def coerce_args(spec: OscAddress, raw: Sequence[object]) -> tuple[object, ...]:
     return tuple(_coerce(spec, index, value) for index, value in enumerate(values))
 
 
-def _coerce(spec: OscAddress, index: int, value: object) -> object:
+def _coerce(spec: OscAddress, index: int, value: object) -> OscValue:
     arg = spec.args[index]
     where = f"{spec.address} {arg.name}" if len(spec.args) > 1 else spec.address
     if arg.type == "s":

@@ -38,7 +38,7 @@ from bridge.osc.addresses import (
     REAPER_ADDRESSES,
     OscAddress,
 )
-from bridge.osc.coerce import coerce_args
+from bridge.osc.coerce import OscValue, coerce_args
 from bridge.osc.feedback import OscFeedback, OscOut, Peer, from_sender
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def human_reason(text: str) -> str:
 @dataclass(frozen=True)
 class Call:
     address: str
-    args: tuple[object, ...]
+    args: tuple[OscValue, ...]  # coerced to the address table's types
     sender: Peer
 
 

@@ -84,6 +84,8 @@ class _UdpServer(BlockingOSCUDPServer):
 
     def __init__(self, address: tuple[str, int], datagrams: _DatagramQueue, gate: SenderGate) -> None:
         self.gate = gate
+        # python-osc annotates a Dispatcher but only calls call_handlers_for_packet, which
+        # the queue has: the datagrams go to the dispatch thread, not python-osc's handlers.
         super().__init__(address, datagrams)  # type: ignore[arg-type]
 
     def server_bind(self) -> None:
@@ -93,10 +95,10 @@ class _UdpServer(BlockingOSCUDPServer):
             log.debug("OSC socket receive buffer left at the default: %s", err)
         super().server_bind()
 
-    def verify_request(self, request: object, client_address: object) -> bool:
+    def verify_request(self, request: object, client_address: tuple[str, int] | str) -> bool:
         # python-osc drops what does not look like OSC here, silently; pass everything on so
         # a malformed packet gets an error reply. Only the allow list drops, and logs.
-        return self.gate.obeys(client_address[0])  # type: ignore[index]
+        return self.gate.obeys(client_address[0])
 
 
 class SenderGate:

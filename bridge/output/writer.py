@@ -58,7 +58,7 @@ class WriterError(OSError):
 
     def __init__(self, message: str, *, folder: Path, code: int | None = None) -> None:
         super().__init__(message)
-        self.errno = code  # type: ignore[assignment]
+        self.errno = code
         self.folder = folder
 
 

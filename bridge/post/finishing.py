@@ -70,7 +70,8 @@ def to_channels(audio: np.ndarray, channels: int) -> np.ndarray:
     if have == channels:
         return x.copy()
     if channels == 1:
-        return x.mean(axis=0, keepdims=True, dtype=np.float32)
+        mono: np.ndarray = x.mean(axis=0, keepdims=True, dtype=np.float32)
+        return mono
     if have == 1:
         return np.repeat(x, 2, axis=0)
     raise ValueError(f"cannot map {have} channels to stereo; downmix to mono or stereo first")
@@ -218,6 +219,7 @@ def _drive_into_limiter(x: np.ndarray, rate: int, gain_db: float, lufs: float,
             slope = min(1.0, max(0.25, (reached - previous[1]) / (drive_db - previous[0])))
         previous = (drive_db, reached)
         drive_db = min(drive_db + missing / slope, max_drive_db)
+    assert best is not None  # LIMIT_PASSES >= 1
     error, y, reached = best
     if error > 0.5:
         log.warning("clip reaches %.1f LUFS, not the %.1f LUFS target, under the %.1f dBTP "

@@ -322,7 +322,8 @@ def _stretch(audio: np.ndarray, rate: int, ratio: float, period_s: float, phase_
     alone. ``envelope`` is the onset envelope the pulse was found in (energy by default).
     """
     envelope = envelope or _onset_envelope
-    shift_cents, best, first_cents = 0.0, None, 0.0
+    shift_cents, first_cents = 0.0, 0.0
+    best: tuple[float, np.ndarray, float, float] | None = None
     for attempt in range(len(PITCH_SPLITS)):
         stretched = pedalboard.time_stretch(np.ascontiguousarray(audio), float(rate),
                                             stretch_factor=ratio,
@@ -343,6 +344,7 @@ def _stretch(audio: np.ndarray, rate: int, ratio: float, period_s: float, phase_
             first_cents = cents
         if attempt + 1 < len(PITCH_SPLITS):
             shift_cents = -PITCH_SPLITS[attempt + 1] * first_cents
+    assert best is not None  # PITCH_SPLITS is not empty
     pitch_cents, stretched, realised_s, new_phase_s = best
     if abs(pitch_cents) > MAX_VARISPEED_CENTS:
         return None
@@ -508,7 +510,8 @@ def _fold_search(fine: np.ndarray, centre_s: float, span: float,
     taps = np.arange(-int(4 * sigma), int(4 * sigma) + 1)
     kernel = np.exp(-0.5 * (taps / sigma) ** 2)
     pad = int(taps[-1])
-    best_score, best = -1.0, (centre_s, np.zeros(1), np.zeros(1))
+    best_score = -1.0
+    best: tuple[float, np.ndarray, np.ndarray] = (centre_s, np.zeros(1), np.zeros(1))
     for period in centre_s * (1.0 + np.arange(-span, span + step / 2, step)):
         bins = int(math.ceil(period / FINE_HOP_S))
         index = np.minimum((np.mod(times, period) / FINE_HOP_S).astype(np.int64), bins - 1)
@@ -561,13 +564,15 @@ def _smooth(env: np.ndarray) -> np.ndarray:
     sigma = FOLD_SMOOTH_S / FINE_HOP_S
     taps = np.arange(-int(4 * sigma), int(4 * sigma) + 1)
     kernel = np.exp(-0.5 * (taps / sigma) ** 2)
-    return np.convolve(env, kernel / kernel.sum(), "same")
+    smoothed: np.ndarray = np.convolve(env, kernel / kernel.sum(), "same")
+    return smoothed
 
 
 def _onset_envelope(y: np.ndarray) -> np.ndarray:
     """Onset strength every FINE_HOP_S: the full band plus the band above 2 kHz, so a hi-hat
     is not drowned by a bass note. Each band is scaled to its mean power first."""
-    return _energy_rise(y) + _energy_rise(signal.sosfilt(_HIGHPASS, y))
+    envelope: np.ndarray = _energy_rise(y) + _energy_rise(signal.sosfilt(_HIGHPASS, y))
+    return envelope
 
 
 def _energy_rise(band: np.ndarray) -> np.ndarray:
@@ -617,7 +622,7 @@ def _levels(meter: Meter) -> tuple[float, ...]:
     meters a 3:2 reading is a tracker error on a different tempo, and stretching by 1.5 would
     be wrong.
     """
-    levels = (0.5, 1.0, 2.0)
+    levels: tuple[float, ...] = (0.5, 1.0, 2.0)
     if meter.numerator % 3 == 0:
         levels += (1.5, 3.0)
     return levels

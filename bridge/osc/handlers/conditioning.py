@@ -92,9 +92,9 @@ def _vary(daemon: Control, feedback: OscFeedback, call: Call) -> None:
     parent, request = last_request(daemon, client_id)
     changes: dict[str, object] = {"seed": None, "parent_job": parent, "client_id": client_id}
     if call.args:
-        count = call.args[0]
+        count = int(call.args[0])  # an "i" argument: int() only types it
         spec = PARAMS["variations"]
-        if not spec.minimum <= count <= spec.maximum:  # type: ignore[operator]
+        if not spec.minimum <= count <= spec.maximum:
             raise ValueError(f"count must be {spec.minimum:g}..{spec.maximum:g} variations, "
                              f"got {count}")
         changes["variations"] = count

@@ -29,8 +29,8 @@ def _generate(daemon: Control, feedback: OscFeedback, call: Call) -> None:
 
 
 def _cancel(daemon: Control, call: Call) -> None:
-    job = call.args[0] if call.args else None
-    if daemon.cancel(job):  # type: ignore[arg-type]
+    job = int(call.args[0]) if call.args else None  # an "i" argument: int() only types it
+    if daemon.cancel(job):
         return  # /musicgen/status follows from the CANCELLED event
     if job is None:
         raise ValueError("no job is running")
@@ -47,7 +47,7 @@ def _ping(call: Call) -> OscOut:
 
 def _client(feedback: OscFeedback, call: Call) -> OscOut:
     client_id, reply_port = call.args
-    client = feedback.clients.register(str(client_id), call.sender, int(reply_port))  # type: ignore[call-overload]
+    client = feedback.clients.register(str(client_id), call.sender, int(reply_port))
     return OscOut.of(f"{PREFIX}/client", client.client_id, client.reply[1])
 
 

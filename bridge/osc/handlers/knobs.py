@@ -23,7 +23,7 @@ def _set(state: SessionState, name: str, call: Call) -> None:
 
 
 def _set_knob(state: SessionState, name: str, call: Call) -> None:
-    state.set_knob(name, float(call.args[0]), source=SOURCE)  # type: ignore[arg-type]
+    state.set_knob(name, float(call.args[0]), source=SOURCE)
 
 
 def register(dispatcher: Dispatcher, state: SessionState) -> None:

@@ -22,7 +22,7 @@ SOURCE = "reaper"
 
 
 def _tempo(daemon: Control, call: Call) -> None:
-    bpm = float(call.args[0])  # type: ignore[arg-type]
+    bpm = float(call.args[0])
     try:
         # None: [midi] tempo_source prefers an active MIDI clock or manual tempo; the
         # arbiter logs that once, and REAPER will say its tempo again on the next change.
