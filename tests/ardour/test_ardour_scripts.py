@@ -14,6 +14,7 @@ import pytest
 
 from bridge import musical_time
 from bridge.cli import main
+from bridge.files import is_temp_name
 from bridge.install.ardour import ardour_scripts_dir, install_ardour_scripts
 from bridge.output.sidecar import SIDECAR_FIELD_NAMES
 from bridge.params import PARAMS, SEED_MAX
@@ -248,3 +249,14 @@ def test_install_into_an_unwritable_place_says_where_and_what_to_do(tmp_path, ca
     assert main(["ardour", "install", "--scripts-dir", str(blocker / "scripts")]) == 2
     err = capsys.readouterr().err
     assert str(blocker / "scripts") in err and "--scripts-dir" in err
+
+
+def test_the_ardour_importer_skips_the_same_unfinished_names_as_the_daemon(lib_eval):
+    # The rule is bridge.files.is_temp_name; the Ardour library runs in Ardour's own Lua and
+    # carries its own copy, so the copy is checked against the daemon's on the same names.
+    names = [".clip.wav.0123456789ab.part", ".hidden.wav", "clip.wav.part", "clip.WAV.TMP",
+             "clip.wav", "partial.wav", "tmp.flac"]
+    code = ("for _, n in ipairs({" + ", ".join(json.dumps(n) for n in names) + "}) do "
+            "io.write(tostring(mg.is_temp_name(n)), ' ') end")
+    assert lib_eval(code).split() == [str(is_temp_name(n)).lower() for n in names]
+    assert [is_temp_name(n) for n in names] == [True, True, True, True, False, False, False]
