@@ -72,3 +72,16 @@ def test_seed():
     for bad in (-2, 2**31, 1.5, "x", True):
         with pytest.raises(ValueError, match="seed must be an integer"):
             check_seed(bad)
+
+
+def test_every_parameter_is_a_request_field_and_a_config_default():
+    # The request and the [generation] section list the knobs by name (their ranges come from
+    # PARAMS); a parameter added to the table but not to both would be unreachable from a
+    # request file or the config.
+    from dataclasses import fields
+
+    from bridge.request import GenerationRequest
+    from bridge.session.settings import GenerationSettings
+
+    assert set(PARAMS) <= {f.name for f in fields(GenerationRequest)}
+    assert set(PARAMS) <= set(GenerationSettings.model_fields)
