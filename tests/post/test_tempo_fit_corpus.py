@@ -68,6 +68,21 @@ def test_groove_whose_loudest_pile_is_off_the_beat_still_lands_on_the_grid(name,
     assert g.tempo_error <= 0.001
 
 
+# Drums alone whose kick, snare and hats repeat every half bar (7/8 as 4+3 with a kick on
+# both groups, a jazz ride's two-beat pattern, a rock beat with kicks on 1 and 3): only the
+# crash that opens every fourth bar says which half is the first. Before the crash counted as
+# evidence, these were kept on their nearest beat or moved a beat or two off.
+@pytest.mark.parametrize("name,variant", [("seven-eight 0", 0), ("jazz ride 0", 1),
+                                          ("rock 0", 2)])
+def test_drum_loop_with_repeating_half_bars_starts_on_its_crash_downbeat(name, variant):
+    sidecar, clip = finished_sidecar(name, variant)
+    g = grade(clip, sidecar)
+    assert sidecar["tempo_locked"] is True
+    assert sidecar["downbeat_kept_nearest"] is False
+    assert g.downbeat_error_s <= 0.010, f"bar line {g.downbeat_error_s * 1000:.1f} ms from 0"
+    assert max(g.beat_errors_s) <= 0.010, f"a beat {max(g.beat_errors_s) * 1000:.1f} ms off"
+
+
 # Legato pieces: bowed strings and organ with no percussive onset, found by the onsets of their
 # pitches. Before that second look they were all left alone (confidence 0.11-0.33).
 @pytest.mark.parametrize("name", ["chorale bwv66.6 organ", "chorale bwv66.6 strings",
