@@ -122,9 +122,17 @@ PITCH_FFT, PITCH_HOP = 2048, 64
 LEGATO_ACF_REACH = 0.03
 # What the legato pulse of a stretched clip may still be resampled by, read again by
 # autocorrelation: ``_stretch`` measured it by the fold, which on the corpus's legato pieces
-# is off by up to 0.09 % (1.6 cents); more than this is not a measuring error but a
-# disagreement, and the clip keeps what ``_stretch`` made of it.
-LEGATO_SETTLE_CENTS = 2.0
+# misreads it by up to 0.12 % (2.0 cents). The two resamplings together then come to what
+# one correctly measured would have been; more than MAX_VARISPEED_CENTS here is not a
+# misreading but a disagreement, and the clip keeps what ``_stretch`` made of it.
+LEGATO_SETTLE_CENTS = MAX_VARISPEED_CENTS
+# A legato pulse's notes start this long after its pitched-onset pile rises through half its
+# height (``_legato_phase``): the median on the corpus's legato pieces (two seeds, 27 clips,
+# 12-26 ms; 93 ms windows see a note coming). A legato cut falls on that start, not
+# PRE_ATTACK_S before it: a bowed or organ note has no transient for the fade-in to spare.
+LEGATO_ONSET_LAG_S = 0.019
+# How far before the pile's top its foot is looked for: a slow bow's rise and the window.
+LEGATO_RISE_S = 0.150
 # Pitched onsets count towards a legato downbeat this close to it (``legato_evidence``).
 LEGATO_ONSET_REACH_S = 0.030
 
@@ -453,9 +461,9 @@ def _legato_pulse(mono: np.ndarray, rate: int, grid_s: float, meter: Meter
         return None
     # The fold's top is flat over the broad onsets of legato notes, so the period it peaks at
     # is only good to about 0.05 % (up to 23 ms over a clip on the corpus); the
-    # autocorrelation reads it to about a fifth of that. The phase is then the fold's at it.
+    # autocorrelation reads it to about a fifth of that. The phase is then read at it.
     period_s = _acf_period(env, period_s)
-    phase_s = _fold_phase(env, period_s)
+    phase_s = _legato_phase(env, period_s)
     return period_s, phase_s, confidence, (f"periodicity {periodicity:.2f}, salience "
                                            f"{salience:.2f}, harmonic change {change:.2f}")
 
@@ -496,10 +504,29 @@ def _acf_period(env: np.ndarray, period_s: float) -> float:
     return float(np.sum(w * m * lag_bins) / np.sum(w * m * m)) * FINE_HOP_S
 
 
-def _fold_phase(env: np.ndarray, period_s: float) -> float:
-    """Phase of the onset envelope's pile when folded at exactly ``period_s``."""
+def _legato_phase(env: np.ndarray, period_s: float) -> float:
+    """Where the notes of the legato pulse start: the pitched-onset envelope folded at
+    exactly ``period_s``, the time its pile rises through half its height, plus
+    LEGATO_ONSET_LAG_S.
+
+    The top of the pile says less: a slow bow or organ attack spreads a note's rise over
+    tens of ms and moves the top late, a fiddle's quick one early (on the corpus the top
+    lies 8 ms before to 13 ms after the note starts; the half-height point 12 to 26 ms
+    before it, both spreads over the same 27 legato pieces).
+    """
     _, fold, profile = _fold_search(env, period_s, 0.0, 1.0)
-    return _pile_phase(fold, profile)
+    n = profile.size
+    top = int(np.argmax(profile))
+    # The pile's foot: the lowest point in the stretch before the top where it can rise.
+    span = min(int(LEGATO_RISE_S / FINE_HOP_S), n // 2)
+    before = (top - np.arange(span + 1)) % n
+    half = profile[before].min() + 0.5 * (profile[top] - profile[before].min())
+    k = int(np.argmax(profile[before] <= half))  # steps back from the top to the crossing
+    if k == 0:
+        return _pile_phase(fold, profile) + LEGATO_ONSET_LAG_S
+    below, above = float(profile[before[k]]), float(profile[before[k - 1]])
+    crossing = top - k + (half - below) / (above - below) if above > below else top - k + 1
+    return (crossing * FINE_HOP_S + LEGATO_ONSET_LAG_S) % period_s
 
 
 def _legato_settle(audio: np.ndarray, rate: int, period_s: float, phase_s: float,
@@ -513,7 +540,7 @@ def _legato_settle(audio: np.ndarray, rate: int, period_s: float, phase_s: float
     """
     env = _pitched_onsets(_to_analysis_rate(audio.mean(axis=0), rate))
     realised_s = _acf_period(env, target_s)
-    new_phase_s = _fold_phase(env, realised_s)
+    new_phase_s = _legato_phase(env, realised_s)
     speed = realised_s / target_s
     if abs(1.0 - 1.0 / speed) * clip_s > DRIFT_TOLERANCE_S \
             and abs(1200 * math.log2(speed)) <= LEGATO_SETTLE_CENTS:
@@ -745,7 +772,7 @@ def _first_downbeat(mono: np.ndarray, rate: int, phase_s: float, grid_s: float, 
     ``legato_evidence`` instead, which has no drums to listen for.
     When the runner-up is within DOWNBEAT_MARGIN, moving by whole beats is a guess: the
     clip starts on its nearest beat instead. The cut falls PRE_ATTACK_S before the onset, so
-    the fade-in passes before the transient.
+    the fade-in passes before the transient (on the onset for legato: no transient).
     """
     y = _to_analysis_rate(mono, rate)
     pulse = grid_s * min(level, 1.0)
@@ -771,7 +798,7 @@ def _first_downbeat(mono: np.ndarray, rate: int, phase_s: float, grid_s: float, 
         chosen, span = float(candidates[order[0]]), bar
     if chosen > span - PREROLL_TOLERANCE_S:
         chosen -= span
-    return chosen - PRE_ATTACK_S, confidence, nearest
+    return chosen - (0.0 if legato else PRE_ATTACK_S), confidence, nearest
 
 
 # How much each kind of bar-line evidence counts. Equal weights: on the rendered corpus
