@@ -23,7 +23,10 @@ How the measurement works, and why:
   the fold peaks: a droning pad is periodic without onsets). Beatless material is left alone.
 - Legato material (organ, bowed strings) has no energy onsets to speak of; when the energy
   pulse is unclear, the onsets of pitches are folded instead (``_legato_pulse``), and their
-  pulse is taken only where the harmony changes from beat to beat too.
+  pulse is taken only where the harmony changes from beat to beat too. Those onsets are
+  broad (a bow's rise, 93 ms windows), so the period is read from their autocorrelation
+  rather than the fold's peak, the phase where the pile rises rather than at its top, and
+  the bar line from harmony, bass and voices rather than drums (``legato_evidence``).
 - After stretching, the pulse is measured again on the result, so the stretcher's own errors
   never reach the grid (see ``_stretch``). The downbeat is the grid position whose beats carry
   the most accent, averaged over all bars.
