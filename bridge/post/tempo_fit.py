@@ -25,8 +25,7 @@ How the measurement works, and why:
   pulse is unclear, the onsets of pitches are folded instead (``_legato_pulse``), and their
   pulse is taken only where the harmony changes from beat to beat too. Those onsets are
   broad (a bow's rise, 93 ms windows), so the period is read from their autocorrelation
-  rather than the fold's peak, the phase where the pile rises rather than at its top, and
-  the bar line from harmony, bass and voices rather than drums (``legato_evidence``).
+  rather than the fold's peak, and the phase where the pile rises rather than at its top.
 - After stretching, the pulse is measured again on the result, so the stretcher's own errors
   never reach the grid (see ``_stretch``). The downbeat is the grid position whose beats carry
   the most accent, averaged over all bars.
@@ -143,8 +142,6 @@ LEGATO_SETTLE_CENTS = MAX_VARISPEED_CENTS
 LEGATO_ONSET_LAG_S = 0.019
 # How far before the pile's top its foot is looked for: a slow bow's rise and the window.
 LEGATO_RISE_S = 0.150
-# Pitched onsets count towards a legato downbeat this close to it (``legato_evidence``).
-LEGATO_ONSET_REACH_S = 0.030
 
 
 @dataclass(frozen=True)
@@ -780,21 +777,17 @@ def _first_downbeat(mono: np.ndarray, rate: int, phase_s: float, grid_s: float, 
 
     Candidates are every position of the finer of the grid beat and the pulse in one bar; the
     downbeat is the one the bar-line evidence (``downbeat_evidence``) favours across all bars.
-    A ``legato`` clip (its pulse found in the onsets of pitches) is read by
-    ``legato_evidence`` instead, which has no drums to listen for.
     When the runner-up is within DOWNBEAT_MARGIN, moving by whole beats is a guess: the
     clip starts on its nearest beat instead. The cut falls PRE_ATTACK_S before the onset, so
-    the fade-in passes before the transient (on the onset for legato: no transient).
+    the fade-in passes before the transient; on the onset for a ``legato`` clip (its pulse
+    from the onsets of pitches, ``_legato_pulse``), whose notes have no transient.
     """
     y = _to_analysis_rate(mono, rate)
     pulse = grid_s * min(level, 1.0)
     bar = grid_s * meter.numerator
     first = phase_s - pulse * math.floor(phase_s / pulse)
     candidates = first + pulse * np.arange(max(1, int(round(bar / pulse))))
-    if legato:
-        score = np.sum(list(legato_evidence(y, candidates, bar, pulse).values()), axis=0)
-    else:
-        score = combined_evidence(downbeat_evidence(y, candidates, bar, pulse))
+    score = combined_evidence(downbeat_evidence(y, candidates, bar, pulse))
     order = np.argsort(-score, kind="stable")
     if score.size < 2:
         confidence = 1.0
@@ -858,44 +851,6 @@ def downbeat_evidence(y: np.ndarray, candidates: np.ndarray, bar_s: float,
     harmony = _chroma_change(chroma, candidates, bar_s, pulse_s, duration, frame_s)
     return {"kick_minus_snare": _contrast(kick) - _contrast(snare), "bass": _contrast(bass),
             "harmony": _contrast(harmony)}
-
-
-# The kinds of evidence ``legato_evidence`` gives, counting alike. On the corpus's legato
-# pieces (two seeds, 27 clips, at the beats the fit found), these four pick the downbeat in
-# 18, a wrong one in 3 and leave 6 on the nearest beat (DOWNBEAT_MARGIN); the drum-minded
-# three of ``downbeat_evidence`` pick it in 12, a wrong one in 6 and leave 9.
-LEGATO_EVIDENCE = ("bass", "harmony", "bar_harmony", "voices")
-
-
-def legato_evidence(y: np.ndarray, candidates: np.ndarray, bar_s: float,
-                    pulse_s: float) -> dict[str, np.ndarray]:
-    """Bar-line evidence for legato material, as ``downbeat_evidence`` gives it (a contrast
-    across the candidates, averaged over all bars), without the drums it has none of:
-
-    - bass: spectral flux of the bass register (a new bass note starts the bar);
-    - harmony: chroma change from the pulse before the candidate to the pulse after;
-    - bar_harmony: chroma change from the bar before to the bar after: a chorale's or a
-      quartet's chords change on every beat, but what the harmony does over a bar (a chord,
-      a step of the progression, the drone of a tune) changes at the bar line;
-    - voices: onsets of pitches (``_pitched_onsets``): more voices start a note together on
-      the downbeat than on a beat where only a passing note moves.
-    """
-    duration = y.size / ANALYSIS_RATE
-    spectrum = np.abs(librosa.stft(y, n_fft=EVIDENCE_FFT, hop_length=EVIDENCE_HOP)) ** 2
-    freqs = librosa.fft_frequencies(sr=ANALYSIS_RATE, n_fft=EVIDENCE_FFT)
-    low = np.log1p(1e4 * spectrum[(freqs >= 35) & (freqs <= 300)] / max(spectrum.max(), 1e-30))
-    bass_flux = np.concatenate(([0.0], np.maximum(np.diff(low, axis=1), 0.0).sum(axis=0)))
-    frame_s = EVIDENCE_HOP / ANALYSIS_RATE
-    bass = _bar_means(bass_flux, candidates, bar_s, duration, hop_s=frame_s, reach=1)
-    chroma = librosa.feature.chroma_stft(S=spectrum, sr=ANALYSIS_RATE, n_fft=EVIDENCE_FFT,
-                                         tuning=0.0)
-    harmony = _chroma_change(chroma, candidates, bar_s, pulse_s, duration, frame_s)
-    bar_harmony = _chroma_change(chroma, candidates, bar_s, bar_s, duration, frame_s)
-    # A bowed note's onset is spread over tens of ms: the strongest within 30 ms counts.
-    voices = _bar_means(_pitched_onsets(y), candidates, bar_s, duration,
-                        reach=int(round(LEGATO_ONSET_REACH_S / FINE_HOP_S)))
-    evidence = {"bass": bass, "harmony": harmony, "bar_harmony": bar_harmony, "voices": voices}
-    return {name: _contrast(evidence[name]) for name in LEGATO_EVIDENCE}
 
 
 def _contrast(x: np.ndarray) -> np.ndarray:
