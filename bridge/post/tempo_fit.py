@@ -23,7 +23,9 @@ How the measurement works, and why:
   the fold peaks: a droning pad is periodic without onsets). Beatless material is left alone.
 - Legato material (organ, bowed strings) has no energy onsets to speak of; when the energy
   pulse is unclear, the onsets of pitches are folded instead (``_legato_pulse``), and their
-  pulse is taken only where the harmony changes from beat to beat too.
+  pulse is taken only where the harmony changes from beat to beat too. Those onsets are
+  broad (a bow's rise, 93 ms windows), so the period is read from their autocorrelation
+  rather than the fold's peak, and the phase where the pile rises rather than at its top.
 - After stretching, the pulse is measured again on the result, so the stretcher's own errors
   never reach the grid (see ``_stretch``). The downbeat is the grid position whose beats carry
   the most accent, averaged over all bars.
@@ -120,8 +122,33 @@ ACCENT_WINDOW_S = 0.010
 LEGATO_PERIODICITY = 0.40
 LEGATO_SALIENCE = 0.15
 LEGATO_CHANGE = 0.10
+# A pulse from 0.30 to 0.40 periodic is taken only where the harmony changes on it at least
+# this much: a string quartet at 78 and 100 BPM (two seeds) reached only 0.32, with harmonic
+# change 0.28 and 0.32. Of the 210 beatless clips (three seeds), those 0.30 periodic or more
+# are drones (harmonic change under 0.06) and random hits (0.12); rubato piano changes its
+# harmony a lot (0.45-0.55) but reaches periodicity 0.21 at most, speech 0.24.
+LEGATO_WEAK_PERIODICITY = 0.30
+LEGATO_WEAK_CHANGE = 0.20
 # The pitched-onset spectrogram: 93 ms windows resolve the notes of a chord; 2.9 ms hops.
 PITCH_FFT, PITCH_HOP = 2048, 64
+# The legato pulse's period is read from the autocorrelation peaks near each multiple of the
+# fold's (``_acf_period``), each looked for within this fraction of where the last one says:
+# the fold's is within 0.1 % on the corpus, and the peaks are a bowed note's rise (~100 ms)
+# wide.
+LEGATO_ACF_REACH = 0.03
+# What the legato pulse of a stretched clip may still be resampled by, read again by
+# autocorrelation: ``_stretch`` measured it by the fold, which on the corpus's legato pieces
+# misreads it by up to 0.12 % (2.0 cents). The two resamplings together then come to what
+# one correctly measured would have been; more than MAX_VARISPEED_CENTS here is not a
+# misreading but a disagreement, and the clip keeps what ``_stretch`` made of it.
+LEGATO_SETTLE_CENTS = MAX_VARISPEED_CENTS
+# A legato pulse's notes start this long after its pitched-onset pile rises through half its
+# height (``_legato_phase``): the median on the corpus's legato pieces (two seeds, 27 clips,
+# 12-26 ms; 93 ms windows see a note coming). A legato cut falls on that start, not
+# PRE_ATTACK_S before it: a bowed or organ note has no transient for the fade-in to spare.
+LEGATO_ONSET_LAG_S = 0.019
+# How far before the pile's top its foot is looked for: a slow bow's rise and the window.
+LEGATO_RISE_S = 0.150
 
 
 @dataclass(frozen=True)
@@ -287,6 +314,9 @@ def fit_tempo(audio: np.ndarray, rate: int, *, bpm: float, meter: Meter | str, b
             return unchanged(f"the stretcher could not reach {bpm:g} BPM within "
                              f"{MAX_VARISPEED_CENTS} cents of pitch: timing left as generated",
                              confidence, detected)
+        if envelope is _pitched_onsets:
+            stretched = _legato_settle(stretched[0], rate, period_s, phase_s, level * grid_s,
+                                       clip_s)
         audio, phase_s, scale, shift_s, realised_s = stretched
         final_bpm = bpm * level * grid_s / realised_s
         reasons.append(f"stretched by {ratio:.4f}")
@@ -295,7 +325,8 @@ def fit_tempo(audio: np.ndarray, rate: int, *, bpm: float, meter: Meter | str, b
         reasons.append(f"within tempo tolerance ({drift_s * 1000:.1f} ms drift), not stretched")
 
     offset_s, db_confidence, nearest = _first_downbeat(audio.mean(axis=0), rate, phase_s,
-                                                       grid_s, level, meter)
+                                                       grid_s, level, meter,
+                                                       legato=envelope is _pitched_onsets)
     offset = int(round(offset_s * rate))
     audio = _shift(audio, offset)
     if nearest:
@@ -463,11 +494,105 @@ def _legato_pulse(mono: np.ndarray, rate: int, grid_s: float, meter: Meter
     change = _beat_change(y, period_s, phase_s)
     log.debug("legato pulse %.3f BPM: periodicity %.3f, salience %.3f, harmonic change %.3f",
               60.0 / period_s, periodicity, salience, change)
-    if periodicity < LEGATO_PERIODICITY or salience < LEGATO_SALIENCE \
-            or change < LEGATO_CHANGE:
+    # A less regular pulse still counts where the harmony clearly changes on it.
+    regular = periodicity >= LEGATO_PERIODICITY or (
+        periodicity >= LEGATO_WEAK_PERIODICITY and change >= LEGATO_WEAK_CHANGE)
+    if not regular or salience < LEGATO_SALIENCE or change < LEGATO_CHANGE:
         return None
+    # The fold's top is flat over the broad onsets of legato notes, so the period it peaks at
+    # is only good to about 0.05 % (up to 23 ms over a clip on the corpus); the
+    # autocorrelation reads it to about a fifth of that. The phase is then read at it.
+    period_s = _acf_period(env, period_s)
+    phase_s = _legato_phase(env, period_s)
     return period_s, phase_s, confidence, (f"periodicity {periodicity:.2f}, salience "
                                            f"{salience:.2f}, harmonic change {change:.2f}")
+
+
+def _acf_period(env: np.ndarray, period_s: float) -> float:
+    """The period near ``period_s`` at which the onset envelope repeats, read from its
+    autocorrelation: the peak near each multiple of the period up to half the clip, and the
+    slope of a line through them (through the origin, each peak weighted by its height).
+
+    Unlike the fold's peak, an autocorrelation peak is symmetric whatever the shape of the
+    onsets, so broad, lopsided ones (a bowed note's rise) do not blur where it is; and the
+    long lags, many periods away, pin the period down to a small fraction of a millisecond.
+    """
+    x = _smooth(env)
+    x = x - np.convolve(x, np.ones(201) / 201, "same")
+    n = x.size
+    ac = np.fft.irfft(np.abs(np.fft.rfft(x, 2 * n)) ** 2)[:n]
+    period = period_s / FINE_HOP_S
+    reach = int(LEGATO_ACF_REACH * period) + 3
+    multiples, lags, weights = [], [], []
+    for multiple in range(1, n):
+        lo = int(round(multiple * period)) - reach
+        if lo + 2 * reach >= n // 2:
+            break
+        window = ac[lo:lo + 2 * reach + 1]
+        i = int(np.argmax(window))
+        if not 0 < i < window.size - 1 or window[i] <= 0:
+            continue
+        lag = lo + _peak_time(window, i) / FINE_HOP_S
+        multiples.append(multiple)
+        lags.append(lag)
+        weights.append(float(window[i]))
+        # Follow the peaks: the next multiple is looked for where this one says.
+        period = lag / multiple
+    if not multiples:
+        return period_s
+    m, lag_bins, w = np.array(multiples), np.array(lags), np.array(weights)
+    return float(np.sum(w * m * lag_bins) / np.sum(w * m * m)) * FINE_HOP_S
+
+
+def _legato_phase(env: np.ndarray, period_s: float) -> float:
+    """Where the notes of the legato pulse start: the pitched-onset envelope folded at
+    exactly ``period_s``, the time its pile rises through half its height, plus
+    LEGATO_ONSET_LAG_S.
+
+    The top of the pile says less: a slow bow or organ attack spreads a note's rise over
+    tens of ms and moves the top late, a fiddle's quick one early (on the corpus the top
+    lies 8 ms before to 13 ms after the note starts; the half-height point 12 to 26 ms
+    before it, both spreads over the same 27 legato pieces).
+    """
+    _, fold, profile = _fold_search(env, period_s, 0.0, 1.0)
+    n = profile.size
+    top = int(np.argmax(profile))
+    # The pile's foot: the lowest point in the stretch before the top where it can rise.
+    span = min(int(LEGATO_RISE_S / FINE_HOP_S), n // 2)
+    before = (top - np.arange(span + 1)) % n
+    half = profile[before].min() + 0.5 * (profile[top] - profile[before].min())
+    k = int(np.argmax(profile[before] <= half))  # steps back from the top to the crossing
+    if k == 0:
+        return _pile_phase(fold, profile) + LEGATO_ONSET_LAG_S
+    below, above = float(profile[before[k]]), float(profile[before[k - 1]])
+    crossing = top - k + (half - below) / (above - below) if above > below else top - k + 1
+    return (crossing * FINE_HOP_S + LEGATO_ONSET_LAG_S) % period_s
+
+
+def _legato_settle(audio: np.ndarray, rate: int, period_s: float, phase_s: float,
+                   target_s: float, clip_s: float
+                   ) -> tuple[np.ndarray, float, float, float, float]:
+    """(audio, phase, map scale, map offset, realised period) as ``_stretch`` gives them, for
+    a legato clip it stretched: the pulse of the stretched audio is measured again by
+    autocorrelation (``_stretch`` folds, good to only about 0.05 % on legato onsets), the
+    remainder resampled away up to LEGATO_SETTLE_CENTS, and the time map rebuilt from the
+    input's pulse (``period_s``, ``phase_s``) and the result's.
+    """
+    env = _pitched_onsets(_to_analysis_rate(audio.mean(axis=0), rate))
+    realised_s = _acf_period(env, target_s)
+    new_phase_s = _legato_phase(env, realised_s)
+    speed = realised_s / target_s
+    if abs(1.0 - 1.0 / speed) * clip_s > DRIFT_TOLERANCE_S \
+            and abs(1200 * math.log2(speed)) <= LEGATO_SETTLE_CENTS:
+        log.debug("legato pulse of the stretched clip %.5f s; resampling by %.5f", realised_s,
+                  speed)
+        audio = _varispeed(audio, rate, speed)
+        new_phase_s /= speed
+        realised_s = target_s
+    scale = period_s / realised_s
+    offset = phase_s - scale * new_phase_s
+    offset -= period_s * round(offset / period_s)
+    return audio, new_phase_s, scale, offset, realised_s
 
 
 def _pitched_onsets(y: np.ndarray) -> np.ndarray:
@@ -543,6 +668,14 @@ def _fold_fit(fine: np.ndarray, period_s: float, span: float, *, regular: bool =
         window = (centre + np.arange(-int(period / 8 / FINE_HOP_S),
                                      int(period / 8 / FINE_HOP_S) + 1)) % profile.size
         pile = int(window[np.argmax(profile[window])])
+    return period, _pile_phase(fold, profile, pile), salience
+
+
+def _pile_phase(fold: np.ndarray, profile: np.ndarray, pile: int | None = None) -> float:
+    """Phase (seconds into the period) of the pile in a fold and its smoothed profile; the
+    highest unless ``pile`` (a bin of the profile) says which."""
+    if pile is None:
+        pile = int(np.argmax(profile))
     # The smoothed pile finds the beat; its top sits early, because an onset's envelope ramps
     # up over the whole rise window and drops fast after it. The raw fold's top near it does
     # not, so the phase is read there.
@@ -550,13 +683,14 @@ def _fold_fit(fine: np.ndarray, period_s: float, span: float, *, regular: bool =
     near = (pile + np.arange(-reach, reach + 1)) % fold.size
     raw = np.convolve(np.concatenate((fold[-1:], fold, fold[:1])), np.ones(3) / 3, "valid")
     top = int(near[np.argmax(raw[near])])
-    return period, _peak_time(raw, top), salience
+    return _peak_time(raw, top)
 
 
 def _fold_search(fine: np.ndarray, centre_s: float, span: float, step: float,
                  variance: bool = True) -> tuple[float, np.ndarray, np.ndarray]:
     """(period, fold, smoothed fold) for the period in ``centre_s * (1 +- span)`` whose
-    smoothed fold varies most (or, without ``variance``, peaks highest). The fold sums the envelope by phase in the period.
+    smoothed fold varies most (or, without ``variance``, peaks highest). The fold sums the
+    envelope by phase in the period.
 
     The variance (epoch folding, as pulsar timing does it) rewards a period at which every
     pile is sharp: the loudest pile alone (the earlier criterion) let a break's snares on
@@ -703,7 +837,7 @@ def _resolve_level(period_s: float, grid_s: float, meter: Meter) -> tuple[float,
 
 
 def _first_downbeat(mono: np.ndarray, rate: int, phase_s: float, grid_s: float, level: float,
-                    meter: Meter) -> tuple[float, float, bool]:
+                    meter: Meter, legato: bool = False) -> tuple[float, float, bool]:
     """(time in seconds of the first downbeat, downbeat confidence, kept on nearest beat) for
     the on-tempo clip whose pulse (``level`` grid beats long) has a beat at ``phase_s``.
 
@@ -711,7 +845,8 @@ def _first_downbeat(mono: np.ndarray, rate: int, phase_s: float, grid_s: float, 
     downbeat is the one the bar-line evidence (``downbeat_evidence``) favours across all bars.
     When the runner-up is within DOWNBEAT_MARGIN, moving by whole beats is a guess: the
     clip starts on its nearest beat instead. The cut falls PRE_ATTACK_S before the onset, so
-    the fade-in passes before the transient.
+    the fade-in passes before the transient; on the onset for a ``legato`` clip (its pulse
+    from the onsets of pitches, ``_legato_pulse``), whose notes have no transient.
     """
     y = _to_analysis_rate(mono, rate)
     pulse = grid_s * min(level, 1.0)
@@ -721,7 +856,8 @@ def _first_downbeat(mono: np.ndarray, rate: int, phase_s: float, grid_s: float, 
     candidates = first + pulse * np.arange(count)
     between = (first + pulse / 2) % pulse + pulse * np.arange(count)
     raw = _raw_evidence(y, np.concatenate((candidates, between)), bar, pulse)
-    if _beat_is_between(y, raw, candidates, between, pulse):
+    # Legato pulses come from where notes start, never from a loud backbeat between beats.
+    if not legato and _beat_is_between(y, raw, candidates, between, pulse):
         log.debug("the bar lines fall between the pulse's beats: moving the beat by half")
         candidates = between
         raw = {name: values[count:] for name, values in raw.items()}
@@ -743,7 +879,7 @@ def _first_downbeat(mono: np.ndarray, rate: int, phase_s: float, grid_s: float, 
         chosen, span = float(candidates[order[0]]), bar
     if chosen > span - PREROLL_TOLERANCE_S:
         chosen -= span
-    return chosen - PRE_ATTACK_S, confidence, nearest
+    return chosen - (0.0 if legato else PRE_ATTACK_S), confidence, nearest
 
 
 # How much each kind of bar-line evidence counts. Equal weights: on the rendered corpus
