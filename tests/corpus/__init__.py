@@ -84,7 +84,9 @@ class Clip:
 
 # --- the clip list -------------------------------------------------------------------------------
 
-CHORALES = ("bach/bwv66.6", "bach/bwv7.7", "bach/bwv269", "bach/bwv253")
+# Each with the meter of its score (bwv269 is in 3/4).
+CHORALES = (("bach/bwv66.6", "4/4"), ("bach/bwv7.7", "4/4"), ("bach/bwv269", "3/4"),
+            ("bach/bwv253", "4/4"))
 
 
 def clips(variant: int = 0) -> tuple[Clip, ...]:
@@ -123,10 +125,10 @@ def _beat_clips(variant: int = 0) -> tuple[Clip, ...]:
                               groove.bpm))
         out.append(_beat_clip(f"{groove.name} band 0", "arrangement", base + 200 + index,
                               groove.meter, groove.bpm))
-    for index, name in enumerate(CHORALES):
+    for index, (name, meter) in enumerate(CHORALES):
         for k, program in enumerate(("organ", "strings")):
             out.append(_beat_clip(f"chorale {name[5:]} {program}", "legato piece",
-                                  base + 300 + 2 * index + k, "4/4", (70, 96)))
+                                  base + 300 + 2 * index + k, meter, (70, 96)))
     for index in range(3):
         out.append(_beat_clip(f"fiddle jig {index}", "legato piece", base + 400 + index, "6/8",
                               (100, 120)))
@@ -380,11 +382,12 @@ def _chorale(pm, clip: Clip, kind: str) -> None:
     name = "bach/" + kind.split()[1]
     score = music21.corpus.parse(name)
     quarter = 60.0 / clip.true_bpm
-    bar_q = 4.0
-    # Bar 1 starts after the pickup; shift so it sits on LEAD_S + a whole number of bars.
-    pickup = float(score.parts[0].getElementsByClass("Measure")[0].barDuration.quarterLength
-                   - score.parts[0].getElementsByClass("Measure")[0].duration.quarterLength)
-    pickup_q = (bar_q - pickup) % bar_q
+    first = score.parts[0].getElementsByClass("Measure")[0]
+    bar_q = float(first.barDuration.quarterLength)
+    assert bar_q == bar_seconds(60.0, Meter.parse(clip.meter)), (name, clip.meter)
+    # Bar 1 starts after the pickup (a first measure shorter than a bar); shift so it sits
+    # on LEAD_S + a whole number of bars.
+    pickup_q = float(first.duration.quarterLength) % bar_q
     shift = LEAD_S + bar_q * quarter - pickup_q * quarter
     program = 19 if kind.endswith("organ") else 48
     total_q = float(score.highestTime)
