@@ -90,7 +90,9 @@ MAX_DEVIATION = 0.10
 # 1.3-1.6, whose regular swells otherwise scored confidence 0.60 and got it stretched.
 MIN_ATTACK = 2.0
 # A pulse found by searching around the project's levels (the tracker's matched none) must be
-# this clear: beatless material reaches 0.55 at the tracker's pulse on the corpus.
+# this clear: beatless material reaches 0.55 at the tracker's pulse on the corpus, and 0.68
+# at most in this search itself (drones, three draws); breaks the tracker heard at 4:3 reach
+# 0.82-0.86 there.
 RESCUE_CONFIDENCE = 0.75
 # A percentage tolerance means nothing without a length (0.5 % is 10 ms over 2 s but 320 ms
 # over 64 s): stretch whenever the drift over the whole clip would exceed this.
