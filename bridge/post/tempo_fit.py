@@ -327,9 +327,11 @@ def fit_tempo(audio: np.ndarray, rate: int, *, bpm: float, meter: Meter | str, b
         ratio = 1.0
         reasons.append(f"within tempo tolerance ({drift_s * 1000:.1f} ms drift), not stretched")
 
-    offset_s, db_confidence, nearest = _first_downbeat(audio.mean(axis=0), rate, phase_s,
-                                                       grid_s, level, meter,
-                                                       legato=envelope is _pitched_onsets)
+    offset_s, db_confidence, nearest, between = _first_downbeat(
+        audio.mean(axis=0), rate, phase_s, grid_s, level, meter,
+        legato=envelope is _pitched_onsets)
+    if between:
+        reasons.append("the bar lines fall between the loudest hits: beat moved by half")
     offset = int(round(offset_s * rate))
     audio = _shift(audio, offset)
     if nearest:
@@ -845,9 +847,10 @@ def _resolve_level(period_s: float, grid_s: float, meter: Meter) -> tuple[float,
 
 
 def _first_downbeat(mono: np.ndarray, rate: int, phase_s: float, grid_s: float, level: float,
-                    meter: Meter, legato: bool = False) -> tuple[float, float, bool]:
-    """(time in seconds of the first downbeat, downbeat confidence, kept on nearest beat) for
-    the on-tempo clip whose pulse (``level`` grid beats long) has a beat at ``phase_s``.
+                    meter: Meter, legato: bool = False) -> tuple[float, float, bool, bool]:
+    """(time in seconds of the first downbeat, downbeat confidence, kept on nearest beat,
+    beat moved by half) for the on-tempo clip whose pulse (``level`` grid beats long) has a
+    beat at ``phase_s``.
 
     Candidates are every position of the finer of the grid beat and the pulse in one bar; the
     downbeat is the one the bar-line evidence (``downbeat_evidence``) favours across all bars.
@@ -865,7 +868,8 @@ def _first_downbeat(mono: np.ndarray, rate: int, phase_s: float, grid_s: float, 
     between = (first + pulse / 2) % pulse + pulse * np.arange(count)
     raw = _raw_evidence(y, np.concatenate((candidates, between)), bar, pulse)
     # Legato pulses come from where notes start, never from a loud backbeat between beats.
-    if not legato and _beat_is_between(y, raw, candidates, between, pulse):
+    moved = not legato and _beat_is_between(y, raw, candidates, between, pulse)
+    if moved:
         log.debug("the bar lines fall between the pulse's beats: moving the beat by half")
         candidates = between
         raw = {name: values[count:] for name, values in raw.items()}
@@ -887,7 +891,7 @@ def _first_downbeat(mono: np.ndarray, rate: int, phase_s: float, grid_s: float, 
         chosen, span = float(candidates[order[0]]), bar
     if chosen > span - PREROLL_TOLERANCE_S:
         chosen -= span
-    return chosen - (0.0 if legato else PRE_ATTACK_S), confidence, nearest
+    return chosen - (0.0 if legato else PRE_ATTACK_S), confidence, nearest, moved
 
 
 # How much each kind of bar-line evidence counts. Equal weights: on the rendered corpus

@@ -72,6 +72,8 @@ def test_groove_lands_with_its_downbeat_on_sample_0_and_every_beat_on_the_grid(n
 def test_groove_whose_loudest_pile_is_off_the_beat_still_lands_on_the_grid(name, variant):
     sidecar, clip = finished_sidecar(name, variant)
     assert_locked(sidecar, clip)
+    # The sidecar says when the beat was moved off the loudest pile.
+    assert ("beat moved by half" in sidecar["tempo_fit_reason"]) == name.startswith("punk")
 
 
 # Drums alone whose kick, snare and hats repeat every half bar (7/8 as 4+3 with a kick on
