@@ -77,9 +77,9 @@ FOLD_SMOOTH_S = 0.003
 # click tracks and plain or dense, syncopated, swung, reverberant grooves 0.85-0.97, a 2-bar
 # groove 0.55; noise, swelling or droning pads and randomly timed plucks 0.05-0.26. On the
 # rendered corpus (tests/corpus), three draws: grooves and arrangements 0.52-0.94; beatless
-# clips up to 0.49 (random drum hits at 0.47, which 0.4 let through to a stretch; a drone's
-# tremolo at 0.60, held back by MIN_ATTACK and reported just under this) and one 0.55
-# (random hits again, its pulse matching no metrical level).
+# clips up to 0.48 (random drum hits at 0.47, which 0.4 let through to a stretch), plus two
+# left alone by other gates: a drone's tremolo at 0.60 (no attacks: MIN_ATTACK) and random
+# hits at 0.55 (a pulse matching no metrical level).
 MIN_CONFIDENCE = 0.5
 # MusicGen lands within about +-5 BPM of the prompt (8 % at 60, 4 % at 120). Farther than this
 # from every metrical level is a different tempo, and stretching that far colours the sound.
@@ -242,11 +242,11 @@ def fit_tempo(audio: np.ndarray, rate: int, *, bpm: float, meter: Meter | str, b
     rate = check_rate("rate", rate)
     grid_s = beat_seconds(bpm, meter)
 
-    def unchanged(reason: str, confidence: float,
-                  detected: float | None) -> tuple[np.ndarray, TempoFit]:
+    def unchanged(reason: str, confidence: float, detected: float | None,
+                  clear: bool | None = None) -> tuple[np.ndarray, TempoFit]:
         log.info("tempo fit skipped: %s", reason)
-        return audio, TempoFit(detected, confidence, confidence >= min_confidence, 1.0, 0.0,
-                               False, reason)
+        clear = confidence >= min_confidence if clear is None else clear
+        return audio, TempoFit(detected, confidence, clear, 1.0, 0.0, False, reason)
 
     problem = _unusable(audio)
     if problem:
@@ -266,13 +266,14 @@ def fit_tempo(audio: np.ndarray, rate: int, *, bpm: float, meter: Meter | str, b
     # A caller asking for more certainty than the default gets no second look.
     second_look = min_confidence <= MIN_CONFIDENCE
     rescued = None
-    if confidence >= min_confidence and attack < MIN_ATTACK:
+    # A periodic swell is not a beat however regular: its pulse counts only with attacks.
+    clear = confidence >= min_confidence and attack >= MIN_ATTACK
+    if confidence >= min_confidence and not clear:
         no_beat = (f"a periodic swell without attacks (confidence {confidence:.2f}, attack "
                    f"{attack:.2f} < {MIN_ATTACK:g})")
-        confidence = min(confidence, min_confidence - 0.01)
     else:
         no_beat = f"no clear beat (confidence {confidence:.2f} < {min_confidence:.2f})"
-    if confidence < min_confidence:
+    if not clear:
         # The tracker may have heard a clean groove at 4:3 of its beat (a break's syncopation
         # piles up there) and scored that pulse low: look at the project's own levels first.
         if second_look and _off_level(ratio) and attack >= MIN_ATTACK:
@@ -284,7 +285,8 @@ def fit_tempo(audio: np.ndarray, rate: int, *, bpm: float, meter: Meter | str, b
                            f"{60.0 / rescued[0]:.2f} BPM (confidence {rescued[2]:.2f})")
             period_s, phase_s, confidence = rescued
         elif legato is None:
-            return unchanged(no_beat + ": timing left as generated", confidence, detected)
+            return unchanged(no_beat + ": timing left as generated", confidence, detected,
+                             clear=False)
         else:
             period_s, phase_s, confidence, why = legato
             envelope = _pitched_onsets
