@@ -538,10 +538,8 @@ def _acf_period(env: np.ndarray, period_s: float) -> float:
     onsets, so broad, lopsided ones (a bowed note's rise) do not blur where it is; and the
     long lags, many periods away, pin the period down to a small fraction of a millisecond.
     """
-    x = _smooth(env)
-    x = x - np.convolve(x, np.ones(201) / 201, "same")
-    n = x.size
-    ac = np.fft.irfft(np.abs(np.fft.rfft(x, 2 * n)) ** 2)[:n]
+    ac = _autocorrelation(env)
+    n = ac.size
     period = period_s / FINE_HOP_S
     reach = int(LEGATO_ACF_REACH * period) + 3
     multiples, lags, weights = [], [], []
@@ -740,13 +738,10 @@ def _periodicity(fine: np.ndarray, period_s: float) -> float:
     it, 0..1. Multiples count because an accent on beat 1 makes the bar, not the beat, the
     lag at which the envelope repeats most exactly.
 
-    The envelope is smoothed (timing jitter) and its slow part removed first: a swell is not
-    a beat, and its slow rise would otherwise correlate with itself at every short lag.
+    See ``_autocorrelation`` for how the envelope is prepared.
     """
-    x = _smooth(fine)
-    x = x - np.convolve(x, np.ones(201) / 201, "same")
-    n = x.size
-    ac = np.fft.irfft(np.abs(np.fft.rfft(x, 2 * n)) ** 2)[:n]
+    ac = _autocorrelation(fine)
+    n = ac.size
     if ac[0] <= 0:
         return 0.0
     best = 0.0
@@ -760,6 +755,18 @@ def _periodicity(fine: np.ndarray, period_s: float) -> float:
         value = float(np.max(ac[lo:hi] * n / (n - np.arange(lo, hi))))
         best = max(best, value / ac[0])
     return float(np.clip(best, 0.0, 1.0))
+
+
+def _autocorrelation(env: np.ndarray) -> np.ndarray:
+    """Autocorrelation of an onset envelope at lags 0 .. size-1 (in FINE_HOP_S), not
+    normalised. The envelope is smoothed (timing jitter) and its slow part removed first: a
+    swell is not a beat, and its slow rise would otherwise correlate with itself at every
+    short lag."""
+    x = _smooth(env)
+    x = x - np.convolve(x, np.ones(201) / 201, "same")
+    n = x.size
+    ac: np.ndarray = np.fft.irfft(np.abs(np.fft.rfft(x, 2 * n)) ** 2)[:n]
+    return ac
 
 
 def _smooth(env: np.ndarray) -> np.ndarray:
