@@ -86,7 +86,9 @@ def test_fifty_thousand_unknown_keys_give_a_short_reason(make_box, caplog):
     box = make_box()
     with caplog.at_level(logging.WARNING, logger="bridge.inbox.folder"):
         write_atomic(box.folder, "keys.json", {**VALID, **{f"k{i}": i for i in range(50_000)}})
+        # The report lands first, the log line once the request is moved: wait for both.
         wait_for(lambda: "keys.error.txt" in box.rejected())
+        wait_for(lambda: "inbox: refused" in caplog.text)
     report = box.error_text("keys")
     assert "k0: unknown field" in report
     assert len(report.encode()) < 20_000
@@ -129,6 +131,7 @@ def test_non_utf8_and_newline_names_get_readable_reasons_and_one_log_line(make_b
             f.write(b'{"bpm": 0}')
         write_atomic(box.folder, "evil\nINFO forged line.json", {"bpm": 0})
         wait_for(lambda: len([n for n in box.rejected() if n.endswith(".error.txt")]) == 2)
+        wait_for(lambda: caplog.text.count("inbox: refused") == 2)
     reasons = _reasons(box)
     assert reasons.count("bpm") >= 2
     for record in caplog.records:
