@@ -76,13 +76,20 @@ def test_groove_whose_loudest_pile_is_off_the_beat_still_lands_on_the_grid(name,
     assert ("beat moved by half" in sidecar["tempo_fit_reason"]) == name.startswith("punk")
 
 
-# Drums alone whose kick, snare and hats repeat every half bar (7/8 as 4+3 with a kick on
-# both groups, a jazz ride's two-beat pattern, a rock beat with kicks on 1 and 3): only the
-# crash that opens every fourth bar says which half is the first. Before the crash counted as
-# evidence, these were kept on their nearest beat or moved a beat or two off.
+# Drums alone whose groove does not say where bar 1 is; only how the phrase opens does.
+# - Kick, snare and hats repeating every half bar (7/8 as 4+3 with a kick on both groups, a
+#   jazz ride's two-beat pattern, a rock beat with kicks on 1 and 3): the crash that opens
+#   every fourth bar says which half is the first. Before the crash counted as evidence,
+#   these were kept on their nearest beat or moved a beat or two off.
+# - No beat of its own in the bar: a one-drop (kick and rim shot together on beat 3 only, hats
+#   alike on every beat) and punk (a kick on every beat, a snare on every off-beat, crashes on
+#   every eighth). Every fourth bar a fill runs into a crash, and only that turn of the phrase
+#   places bar 1: before it counted, the one-drops of variants 0 and 2 were kept on their
+#   nearest beat (a beat or two off), and punk hung on the chroma of its toms.
 @pytest.mark.parametrize("name,variant", [("seven-eight 0", 0), ("jazz ride 0", 1),
-                                          ("rock 0", 2)])
-def test_drum_loop_with_repeating_half_bars_starts_on_its_crash_downbeat(name, variant):
+                                          ("rock 0", 2), ("reggae one-drop 0", 0),
+                                          ("reggae one-drop 0", 2), ("punk 0", 1)])
+def test_drum_loop_starts_on_the_downbeat_its_phrase_opens_on(name, variant):
     sidecar, clip = finished_sidecar(name, variant)
     assert sidecar["downbeat_kept_nearest"] is False
     assert_locked(sidecar, clip)
