@@ -287,6 +287,13 @@ def fit_tempo(audio: np.ndarray, rate: int, *, bpm: float, meter: Meter | str, b
         elif legato is None:
             return unchanged(no_beat + ": timing left as generated", confidence, detected,
                              clear=False)
+        elif attack >= MIN_ATTACK and _same_pulse(legato[0], period_s):
+            # The notes confirm the pulse the attacks gave (a jazz band's ride and comping at
+            # 0.49): the attacks place its beats to the millisecond, the notes' broad onsets
+            # only to a few dozen, and a swung ride's triplets pile up off them.
+            confidence, why = legato[2], legato[3]
+            reasons.append(f"{no_beat}; confirmed by the legato pulse from note onsets at "
+                           f"{60.0 / legato[0]:.2f} BPM ({why})")
         else:
             period_s, phase_s, confidence, why = legato
             envelope = _pitched_onsets
@@ -527,6 +534,17 @@ def _legato_pulse(mono: np.ndarray, rate: int, grid_s: float, meter: Meter
     phase_s = _legato_phase(env, period_s)
     return period_s, phase_s, confidence, (f"periodicity {periodicity:.2f}, salience "
                                            f"{salience:.2f}, harmonic change {change:.2f}")
+
+
+# Two pulses are one when their periods are in a ratio of 1, 2, 3 or 4 within this. The
+# energy and legato readings of the same music agree to 0.01 % (the jazz band of corpus
+# draw 3, which needed it); a 1 % slack still tells apart tempos 1.5 BPM apart at 150 BPM.
+SAME_PULSE = 0.01
+
+
+def _same_pulse(a_s: float, b_s: float) -> bool:
+    ratio = max(a_s, b_s) / min(a_s, b_s)
+    return abs(ratio / max(1, round(ratio)) - 1.0) <= SAME_PULSE and round(ratio) <= 4
 
 
 def _acf_period(env: np.ndarray, period_s: float) -> float:

@@ -95,6 +95,16 @@ def test_drum_loop_starts_on_the_downbeat_its_phrase_opens_on(name, variant):
     assert_locked(sidecar, clip)
 
 
+# A jazz band (ride, walking bass, comping) of corpus draw 3 whose energy pulse scored 0.49,
+# just under the threshold, though at the true tempo and phase. The onsets of its notes then
+# found the same pulse; taking their phase instead put the clip on the ride's swung triplets,
+# 298 ms off. The notes now only confirm the pulse, and the attacks place it.
+def test_a_band_just_under_the_threshold_keeps_the_beat_its_attacks_give():
+    sidecar, clip = finished_sidecar("jazz ride band 0", 3)
+    assert "confirmed by the legato pulse" in sidecar["tempo_fit_reason"]
+    assert_locked(sidecar, clip)
+
+
 # Legato pieces: bowed strings and organ with no percussive onset, found by the onsets of their
 # pitches. Before that second look they were all left alone (confidence 0.11-0.33). Then the
 # fiddle jigs landed 6-17 ms late (the phase read at the top of the onset pile), the bar lines
