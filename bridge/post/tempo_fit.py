@@ -543,8 +543,8 @@ SAME_PULSE = 0.01
 
 
 def _same_pulse(a_s: float, b_s: float) -> bool:
-    ratio = max(a_s, b_s) / min(a_s, b_s)
-    return abs(ratio / max(1, round(ratio)) - 1.0) <= SAME_PULSE and round(ratio) <= 4
+    ratio = max(a_s, b_s) / min(a_s, b_s)  # 1 or more, so its nearest whole number is too
+    return round(ratio) <= 4 and abs(ratio / round(ratio) - 1.0) <= SAME_PULSE
 
 
 def _acf_period(env: np.ndarray, period_s: float) -> float:
@@ -880,7 +880,7 @@ def _first_downbeat(mono: np.ndarray, rate: int, phase_s: float, grid_s: float, 
     beat at ``phase_s``.
 
     Candidates are every position of the finer of the grid beat and the pulse in one bar; the
-    downbeat is the one the bar-line evidence (``downbeat_evidence``) favours across all bars.
+    downbeat is the one the bar-line evidence (``_raw_evidence``) favours across all bars.
     When the runner-up is within DOWNBEAT_MARGIN, moving by whole beats is a guess: the
     clip starts on its nearest beat instead. The cut falls PRE_ATTACK_S before the onset, so
     the fade-in passes before the transient; on the onset for a ``legato`` clip (its pulse
@@ -963,13 +963,6 @@ def _beat_is_between(y: np.ndarray, raw: dict[str, np.ndarray], on: np.ndarray,
     duration = y.size / ANALYSIS_RATE
     piles = _bar_means(_onset_envelope(y), np.array([on[0], between[0]]), pulse_s, duration)
     return bool(piles[1] >= BETWEEN_MIN_PILE * piles[0])
-
-
-def downbeat_evidence(y: np.ndarray, candidates: np.ndarray, bar_s: float,
-                      pulse_s: float) -> dict[str, np.ndarray]:
-    """Per candidate downbeat, the bar-line evidence as contrasts across the candidates: see
-    ``_raw_evidence`` for the kinds and ``_contrast`` for the scale."""
-    return _contrasts(_raw_evidence(y, candidates, bar_s, pulse_s))
 
 
 def _contrasts(raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -1058,8 +1051,8 @@ def _phrase_turn(spectrum: np.ndarray, candidates: np.ndarray, bar_s: float, pul
     crash, a break, a new part, once every few bars. Zero without three bars to compare."""
     mel = np.log(1e-6 + _MEL @ spectrum / max(float(spectrum.max()), 1e-30))
     out = np.zeros(candidates.size)
-    for i, c in enumerate(candidates):
-        before, after = _either_side(mel, c, bar_s, pulse_s, duration, frame_s)
+    for i, (before, after) in enumerate(_either_side(mel, candidates, bar_s, pulse_s,
+                                                     duration, frame_s)):
         if before.shape[1] < 3:
             return np.zeros(candidates.size)
         change = np.sqrt(((after - before) ** 2).mean(axis=0))
@@ -1067,16 +1060,19 @@ def _phrase_turn(spectrum: np.ndarray, candidates: np.ndarray, bar_s: float, pul
     return out
 
 
-def _either_side(feature: np.ndarray, c: float, bar_s: float, pulse_s: float, duration: float,
-                 frame_s: float) -> tuple[np.ndarray, np.ndarray]:
-    """Means of ``feature``'s frames over the pulse before and the pulse after time ``c`` of
-    every bar, one column per bar (bars too near either end are left out)."""
+def _either_side(feature: np.ndarray, candidates: np.ndarray, bar_s: float, pulse_s: float,
+                 duration: float, frame_s: float) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per candidate: the means of ``feature``'s frames over the pulse before and the pulse
+    after that time of every bar, one column per bar (bars too near either end left out)."""
     width = max(1, int(round(pulse_s / frame_s)))
     cum = np.concatenate((np.zeros((feature.shape[0], 1)), np.cumsum(feature, axis=1)), axis=1)
-    frames = np.round(np.arange(c, duration, bar_s) / frame_s).astype(np.int64)
-    frames = frames[(frames >= width) & (frames + width <= feature.shape[1])]
-    return ((cum[:, frames] - cum[:, frames - width]) / width,
-            (cum[:, frames + width] - cum[:, frames]) / width)
+    sides = []
+    for c in candidates:
+        frames = np.round(np.arange(c, duration, bar_s) / frame_s).astype(np.int64)
+        frames = frames[(frames >= width) & (frames + width <= feature.shape[1])]
+        sides.append(((cum[:, frames] - cum[:, frames - width]) / width,
+                      (cum[:, frames + width] - cum[:, frames]) / width))
+    return sides
 
 
 def _contrast(x: np.ndarray) -> np.ndarray:
@@ -1109,8 +1105,8 @@ def _chroma_change(chroma: np.ndarray, candidates: np.ndarray, bar_s: float, pul
     before it and the pulse after it."""
     norm = chroma / np.maximum(np.linalg.norm(chroma, axis=0, keepdims=True), 1e-9)
     out = np.zeros(candidates.size)
-    for i, c in enumerate(candidates):
-        before, after = _either_side(norm, c, bar_s, pulse_s, duration, frame_s)
+    for i, (before, after) in enumerate(_either_side(norm, candidates, bar_s, pulse_s,
+                                                     duration, frame_s)):
         if before.shape[1] == 0:
             continue
         cos = (before * after).sum(axis=0) / np.maximum(
