@@ -44,10 +44,9 @@ def export(folder: Path, seed: int) -> None:
     for i, clip in enumerate(c for c in clips(seed) if not c.beatless):
         mono = soxr.resample(load(clip).mean(axis=0), RATE, ORACLE_RATE)
         np.save(folder / f"{i:03d}.npy", mono.astype(np.float32))
-        bar = clip.downbeats()
         truth.append({"file": f"{i:03d}.npy", "name": clip.name, "category": clip.category,
                       "beats_per_bar": int(clip.meter.split("/")[0]),
-                      "downbeats": [2 * bar[0] - bar[1], *map(float, bar)]})
+                      "downbeats": clip.downbeats(with_previous=True).tolist()})
     (folder / "truth.json").write_text(json.dumps(truth, indent=1))
     print(f"{len(truth)} clips written to {folder}")
 

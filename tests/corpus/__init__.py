@@ -76,10 +76,14 @@ class Clip:
         first = self.downbeat_s - beat * math.floor(self.downbeat_s / beat)
         return first + beat * np.arange(int((self.seconds - first) / beat) + 1)
 
-    def downbeats(self) -> np.ndarray:
+    def downbeats(self, *, with_previous: bool = False) -> np.ndarray:
+        """True bar lines in the clip; ``with_previous`` adds the one a bar before the first,
+        before the audio starts: a clip starting a few ms after its downbeat is rightly padded,
+        which puts that bar line on sample 0."""
         assert self.true_bpm is not None and self.downbeat_s is not None
         bar = bar_seconds(self.true_bpm, Meter.parse(self.meter))
-        return self.downbeat_s + bar * np.arange(int((self.seconds - self.downbeat_s) / bar) + 1)
+        last = int((self.seconds - self.downbeat_s) / bar)
+        return self.downbeat_s + bar * np.arange(-1 if with_previous else 0, last + 1)
 
 
 # --- the clip list -------------------------------------------------------------------------------

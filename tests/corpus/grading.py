@@ -42,10 +42,7 @@ def grade(clip: Clip, sidecar: dict) -> Grade:
     beats = place(sidecar, clip.beats())
     beats = beats[(beats > -TOLERANCE_S) & (beats < length)]
     errors = np.abs(beats - grid * np.round(beats / grid))
-    # The bar line before the first one counts too: a clip starting a few ms after its
-    # downbeat is rightly padded, which puts that bar line (before the audio) on sample 0.
-    bar = clip.downbeats()
-    downbeats = place(sidecar, np.concatenate(([2 * bar[0] - bar[1]], bar)))
+    downbeats = place(sidecar, clip.downbeats(with_previous=True))
     downbeat_error = float(np.min(np.abs(downbeats)))
     locked = downbeat_error <= TOLERANCE_S and errors.size > 0 \
         and float(errors.max()) <= TOLERANCE_S
