@@ -32,6 +32,12 @@ def _left(box) -> list[str]:
     return sorted(p.name for p in box.folder.iterdir() if p.name not in ("done", "rejected"))
 
 
+def wait_moved_aside(box) -> None:
+    """Until no request is left in the inbox: a refusal's report lands first, and the request
+    is moved (and the refusal logged) a moment later."""
+    wait_for(lambda: _left(box) == [])
+
+
 def test_a_fifo_is_refused_and_does_not_block_a_later_request(make_box):
     box = make_box()
     os.mkfifo(box.folder / "pipe.json")
@@ -39,8 +45,7 @@ def test_a_fifo_is_refused_and_does_not_block_a_later_request(make_box):
     wait_for(lambda: box.done() == ["after.job1.json"])
     wait_for(lambda: "pipe.error.txt" in box.rejected())
     assert "named pipe" in box.error_text("pipe")
-    # The report lands first, the request a moment later: wait for both.
-    wait_for(lambda: _left(box) == [])
+    wait_moved_aside(box)
 
 
 @pytest.mark.parametrize(("name", "target", "what"), [
@@ -56,8 +61,7 @@ def test_symlinks_are_refused_not_followed(make_box, name, target, what):
     stem = name[:-5]
     wait_for(lambda: f"{stem}.error.txt" in box.rejected())
     assert what in box.error_text(stem)
-    # The report lands first, the request a moment later: wait for both.
-    wait_for(lambda: _left(box) == [])
+    wait_moved_aside(box)
 
 
 def test_a_folder_named_like_a_request_is_moved_aside(make_box):
@@ -78,8 +82,7 @@ def test_json_that_breaks_the_parser_gets_a_reason(make_box, text, words):
     write_atomic(box.folder, "nasty.json", text)
     wait_for(lambda: "nasty.error.txt" in box.rejected())
     assert words in box.error_text("nasty")
-    # The report lands first, the request a moment later: wait for both.
-    wait_for(lambda: _left(box) == [])
+    wait_moved_aside(box)
 
 
 def test_fifty_thousand_unknown_keys_give_a_short_reason(make_box, caplog):
@@ -118,8 +121,7 @@ def test_a_bad_request_with_a_long_name_still_gets_a_reason(make_box):
     box = make_box()
     write_named(box.folder, "b" * 250 + ".json", {"bpm": 0})
     wait_for(lambda: any(n.endswith(".error.txt") for n in box.rejected()))
-    # The report lands first, the request a moment later: wait for both.
-    wait_for(lambda: _left(box) == [])
+    wait_moved_aside(box)
     assert "bpm" in _reasons(box)
 
 
@@ -136,8 +138,7 @@ def test_non_utf8_and_newline_names_get_readable_reasons_and_one_log_line(make_b
     assert reasons.count("bpm") >= 2
     for record in caplog.records:
         assert "\n" not in record.getMessage()
-    # The report lands first, the request a moment later: wait for both.
-    wait_for(lambda: _left(box) == [])
+    wait_moved_aside(box)
 
 
 def test_requests_done_symlinked_outside_is_not_written_through(make_box, tmp_path):
@@ -245,5 +246,4 @@ def test_a_folder_made_while_watching_is_moved_aside(make_box):
     (box.folder / "late.json").mkdir()
     wait_for(lambda: "late.error.txt" in box.rejected())
     assert "folder" in box.error_text("late")
-    # The report lands first, the request a moment later: wait for both.
-    wait_for(lambda: _left(box) == [])
+    wait_moved_aside(box)
