@@ -33,6 +33,7 @@ How the measurement works, and why:
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Callable
@@ -1040,7 +1041,11 @@ def _crash(y: np.ndarray, candidates: np.ndarray, bar_s: float, pulse_s: float) 
     return out
 
 
-_MEL = librosa.filters.mel(sr=ANALYSIS_RATE, n_fft=EVIDENCE_FFT, n_mels=40)
+@functools.cache
+def _mel_basis() -> np.ndarray:
+    # Built on first use, not at import: librosa's filters take 0.15 s to load.
+    basis: np.ndarray = librosa.filters.mel(sr=ANALYSIS_RATE, n_fft=EVIDENCE_FFT, n_mels=40)
+    return basis
 
 
 def _phrase_turn(spectrum: np.ndarray, candidates: np.ndarray, bar_s: float, pulse_s: float,
@@ -1049,7 +1054,7 @@ def _phrase_turn(spectrum: np.ndarray, candidates: np.ndarray, bar_s: float, pul
     (the mean log-mel spectrum of the pulse after against the pulse before) exceeds the
     usual change there (the median over bars). Phrases turn on bar lines: a fill and then a
     crash, a break, a new part, once every few bars. Zero without three bars to compare."""
-    mel = np.log(1e-6 + _MEL @ spectrum / max(float(spectrum.max()), 1e-30))
+    mel = np.log(1e-6 + _mel_basis() @ spectrum / max(float(spectrum.max()), 1e-30))
     out = np.zeros(candidates.size)
     for i, (before, after) in enumerate(_either_side(mel, candidates, bar_s, pulse_s,
                                                      duration, frame_s)):
